@@ -1,0 +1,77 @@
+# Top-level build for the clean-room libnbd client library.
+# Area fragments (c/tests/tests.mk, go/go.mk, bench/bench.mk, testdata/testdata.mk)
+# add their own targets and append to CHECK_TARGETS.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+BUILD    := build
+LIBDIR   := $(BUILD)/lib
+OBJDIR   := $(BUILD)/obj
+INCDIR   := c/include
+SOVERSION := 0
+VERSION  := 1.14.2
+
+# Error messages are bounded on purpose, so truncation warnings are noise.
+WARN     := -Wall -Wextra -Werror -Wvla -Wno-unused-parameter -Wno-format-truncation
+OPT      ?= -O2 -g
+CFLAGS_LIB := $(OPT) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread \
+              -D_GNU_SOURCE -I$(INCDIR) -Ic/lib $(EXTRA_CFLAGS)
+LDFLAGS_LIB := -pthread $(EXTRA_LDFLAGS)
+
+LIB_SRCS := $(sort $(wildcard c/lib/*.c))
+LIB_OBJS := $(patsubst c/lib/%.c,$(OBJDIR)/%.o,$(LIB_SRCS))
+LIB_HDRS := $(wildcard c/lib/*.h) $(INCDIR)/libnbd.h
+VERSION_SCRIPT := c/lib/libnbd.syms
+
+SHLIB  := $(LIBDIR)/libnbd.so.$(SOVERSION)
+STLIB  := $(LIBDIR)/libnbd.a
+PCFILE := $(LIBDIR)/pkgconfig/libnbd.pc
+
+CHECK_TARGETS :=
+
+.PHONY: all lib check install demo clean bench fuzz check-asan check-valgrind check-tsan
+all: lib
+
+lib: $(SHLIB) $(LIBDIR)/libnbd.so $(STLIB) $(PCFILE)
+
+$(OBJDIR)/%.o: c/lib/%.c $(LIB_HDRS)
+	@mkdir -p $(OBJDIR)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(SHLIB): $(LIB_OBJS) $(VERSION_SCRIPT)
+	@mkdir -p $(LIBDIR)
+	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,-soname,libnbd.so.$(SOVERSION) \
+	  -Wl,--version-script=$(VERSION_SCRIPT) -Wl,-z,defs -Wl,-z,relro -Wl,-z,now $(LDFLAGS_LIB)
+
+$(LIBDIR)/libnbd.so: $(SHLIB)
+	ln -sf libnbd.so.$(SOVERSION) $@
+
+$(STLIB): $(LIB_OBJS)
+	@mkdir -p $(LIBDIR)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+$(PCFILE): Makefile
+	@mkdir -p $(dir $@)
+	printf 'prefix=%s\nexec_prefix=$${prefix}\nlibdir=$${exec_prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnbd\nDescription: NBD client library (clean-room implementation of the libnbd API)\nVersion: %s\nLibs: -L$${libdir} -lnbd\nLibs.private: -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(INCDIR)/libnbd.h $(DESTDIR)$(PREFIX)/include/libnbd.h
+	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/libnbd.so.$(SOVERSION)
+	ln -sf libnbd.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libnbd.so
+	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/libnbd.a
+	install -m 644 $(PCFILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/libnbd.pc
+
+clean:
+	rm -rf $(BUILD)
+
+-include testdata/testdata.mk
+-include c/tests/tests.mk
+-include go/go.mk
+-include bench/bench.mk
+-include c/tests/interop/interop.mk
+
+check: lib $(CHECK_TARGETS)
+	@echo "make check: all test suites passed"

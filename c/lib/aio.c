@@ -1,0 +1,420 @@
+/* aio.c: command records, completion and retirement, and the event loop
+ * (nbd_poll, the notify calls, and the waiting done by sync calls). */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_FREE_CMDS 256
+
+struct command *
+nbd_internal_cmd_alloc (struct nbd_handle *h)
+{
+  struct command *c = h->free_cmds;
+  if (c) {
+    struct covered_range *ranges = c->ranges;
+    size_t cap = c->cap_ranges;
+    h->free_cmds = c->next;
+    h->nr_free_cmds--;
+    memset (c, 0, offsetof (struct command, hdr));
+    c->ranges = ranges;
+    c->cap_ranges = cap;
+    return c;
+  }
+  c = calloc (1, sizeof *c);
+  if (!c)
+    set_error (ENOMEM, "out of memory");
+  return c;
+}
+
+void
+nbd_internal_free_callbacks (struct command *c)
+{
+  FREE_CALLBACK (c->chunk);
+  FREE_CALLBACK (c->extent);
+  FREE_CALLBACK (c->completion);
+}
+
+void
+nbd_internal_cmd_free (struct nbd_handle *h, struct command *c)
+{
+  nbd_internal_free_callbacks (c);
+  if (h->nr_free_cmds < MAX_FREE_CMDS) {
+    c->next = h->free_cmds;
+    h->free_cmds = c;
+    h->nr_free_cmds++;
+    c->nr_ranges = 0;
+    return;
+  }
+  free (c->ranges);
+  free (c);
+}
+
+struct command *
+nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink)
+{
+  struct command *c, *prev = NULL;
+
+  for (c = h->inflight_head; c; prev = c, c = c->next) {
+    if (c->cookie != cookie) continue;
+    if (unlink) {
+      if (prev) prev->next = c->next; else h->inflight_head = c->next;
+      if (h->inflight_tail == c) h->inflight_tail = prev;
+      c->next = NULL;
+      h->nr_inflight--;
+    }
+    return c;
+  }
+  return NULL;
+}
+
+/* A command got its last reply (or was stranded).  It has already been
+ * unlinked from the send queue / in-flight list. */
+void
+nbd_internal_cmd_complete (struct nbd_handle *h, struct command *c)
+{
+  int err = c->error;
+
+  /* With pread_initialize the caller never sees stale memory, even after a
+   * failed read: zeroing on failure gives that guarantee without paying
+   * for a memset on every successful read. */
+  if (err && c->type == NBD_CMD_READ && h->pread_initialize && c->buf)
+    memset (c->buf, 0, c->count);
+
+  c->done = true;
+  if (c->sync) {
+    pthread_cond_broadcast (&h->cond);
+    return;
+  }
+  FREE_CALLBACK (c->chunk);
+  FREE_CALLBACK (c->extent);
+  if (c->completion.callback) {
+    int r = c->completion.callback (c->completion.user_data, &err);
+    FREE_CALLBACK (c->completion);
+    if (r == 1) {               /* the caller retired it in the callback */
+      nbd_internal_cmd_free (h, c);
+      return;
+    }
+  }
+  FREE_CALLBACK (c->completion);
+  c->next = NULL;
+  if (h->done_tail) h->done_tail->next = c; else h->done_head = c;
+  h->done_tail = c;
+  h->nr_done++;
+}
+
+/* Fails every command not yet completed (the connection is gone). */
+void
+nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum)
+{
+  struct command *lists[2] = { h->sendq_head, h->inflight_head };
+  int i;
+
+  h->sendq_head = h->sendq_tail = NULL;
+  h->inflight_head = h->inflight_tail = NULL;
+  h->nr_sendq = h->nr_inflight = 0;
+  h->sendq_bytes = 0;
+  h->send_off = 0;
+  h->rcmd = NULL;
+  h->rphase = RP_HEADER;
+  for (i = 0; i < 2; i++) {
+    struct command *c = lists[i];
+    while (c) {
+      struct command *next = c->next;
+      c->next = NULL;
+      if (c->type == NBD_CMD_DISC) {
+        nbd_internal_cmd_free (h, c);
+      }
+      else {
+        if (c->error == 0) c->error = errnum;
+        nbd_internal_cmd_complete (h, c);
+      }
+      c = next;
+    }
+  }
+}
+
+/* ---- the event loop --------------------------------------------------------- */
+
+/* One poll() on the handle's socket with the lock released, then the I/O it
+ * allows.  Returns 1 if events were handled, 0 on timeout, -1 on error. */
+int
+nbd_internal_poll_once (struct nbd_handle *h, int timeout)
+{
+  struct pollfd fds[2];
+  unsigned dir;
+  int nfds = 1, r, saved;
+
+  if (nbd_internal_flush (h) == -1)
+    return -1;
+  dir = nbd_internal_direction (h);
+  if (dir == 0) {
+    if (h->state == ST_DEAD) {
+      set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection is dead");
+      return -1;
+    }
+    set_error (EINVAL, "invalid state: %s: nothing to wait for",
+               nbd_internal_state_name (h->state));
+    return -1;
+  }
+  fds[0].fd = h->fd;
+  fds[0].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0) |
+                  ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
+  fds[0].revents = 0;
+  if (h->wake_fd >= 0) {
+    fds[1].fd = h->wake_fd;
+    fds[1].events = POLLIN;
+    fds[1].revents = 0;
+    nfds = 2;
+  }
+  saved = h->poller_active;
+  h->poller_active = true;
+  pthread_mutex_unlock (&h->lock);
+  r = poll (fds, nfds, timeout);
+  saved = r == -1 ? errno : 0;
+  pthread_mutex_lock (&h->lock);
+  h->poller_active = false;
+  if (r == -1) {
+    if (saved == EINTR) return 0;
+    set_error (saved, "poll: %s", strerror (saved));
+    return -1;
+  }
+  if (r == 0)
+    return 0;
+  if (nfds == 2 && fds[1].revents) {
+    eventfd_t v;
+    eventfd_read (h->wake_fd, &v);
+  }
+  /* The state may have moved on while we were unlocked. */
+  if (h->state == ST_DEAD || h->state == ST_CLOSED || h->fd != fds[0].fd)
+    return 1;
+  if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+    if (h->state == ST_CONNECTING) {
+      if (nbd_internal_on_writable (h) == -1) return -1;
+    }
+    else if (nbd_internal_on_readable (h) == -1)
+      return -1;
+  }
+  if ((fds[0].revents & POLLOUT) && h->state != ST_DEAD && h->state != ST_CLOSED) {
+    if (nbd_internal_on_writable (h) == -1) return -1;
+  }
+  return 1;
+}
+
+/* Blocks (lock held, released while polling) until done(h, arg).  Several
+ * threads may wait at once: one polls, the others sleep on h->cond and are
+ * woken whenever the poller has processed events. */
+static int
+wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *, void *), void *arg)
+{
+  while (!done (h, arg)) {
+    int r;
+
+    if (h->state == ST_DEAD || h->state == ST_CLOSED || h->state == ST_CREATED)
+      return 0;
+    if (h->poller_active) {
+      h->waiters++;
+      pthread_cond_wait (&h->cond, &h->lock);
+      h->waiters--;
+      continue;
+    }
+    if (h->wake_fd < 0)
+      h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r = nbd_internal_poll_once (h, -1);
+    if (h->waiters)
+      pthread_cond_broadcast (&h->cond);
+    if (r == -1 && h->state != ST_DEAD && h->state != ST_CLOSED)
+      return -1;
+  }
+  return 0;
+}
+
+static bool
+cmd_done (struct nbd_handle *h, void *arg)
+{
+  (void) h;
+  return ((struct command *) arg)->done;
+}
+
+int
+nbd_internal_wait_command (struct nbd_handle *h, struct command *c)
+{
+  return wait_loop (h, cmd_done, c);
+}
+
+static bool
+pred_done (struct nbd_handle *h, void *arg)
+{
+  bool (*pred) (struct nbd_handle *) = (bool (*) (struct nbd_handle *)) arg;
+  return pred (h);
+}
+
+int
+nbd_internal_wait_until (struct nbd_handle *h, bool (*pred) (struct nbd_handle *))
+{
+  return wait_loop (h, pred_done, (void *) pred);
+}
+
+/* ---- public event-loop calls ------------------------------------------------ */
+NBD_API int
+nbd_poll (struct nbd_handle *h, int timeout)
+{
+  int r;
+  API_ENTER (h, "nbd_poll");
+  r = nbd_internal_poll_once (h, timeout);
+  if (h->waiters)
+    pthread_cond_broadcast (&h->cond);
+  if (r >= 0 && h->state == ST_DEAD) {
+    set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
+    r = -1;
+  }
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_aio_get_fd (struct nbd_handle *h)
+{
+  int fd;
+  API_ENTER (h, "nbd_aio_get_fd");
+  fd = h->fd;
+  if (fd < 0)
+    set_error (EINVAL, "invalid state: %s: the handle has no socket",
+               nbd_internal_state_name (h->state));
+  API_LEAVE (h);
+  return fd < 0 ? -1 : fd;
+}
+
+/* Deliberately sends what is queued: every event loop asks for the
+ * direction before it sleeps, which makes this the natural point to push
+ * out a batch of requests with one system call. */
+NBD_API unsigned
+nbd_aio_get_direction (struct nbd_handle *h)
+{
+  unsigned dir;
+  pthread_mutex_lock (&h->lock);
+  if (h->state == ST_TRANSMISSION && h->sendq_head)
+    nbd_internal_flush (h);
+  dir = nbd_internal_direction (h);
+  pthread_mutex_unlock (&h->lock);
+  return dir;
+}
+
+static int
+notify (struct nbd_handle *h, bool readable)
+{
+  int r = 0;
+
+  if (h->state == ST_CONNECTING)
+    r = nbd_internal_on_writable (h);
+  else if (readable) {
+    if (nbd_internal_is_handshaking (h) || h->state == ST_TRANSMISSION)
+      r = nbd_internal_on_readable (h);
+  }
+  else
+    r = nbd_internal_on_writable (h);
+  if (h->waiters)
+    pthread_cond_broadcast (&h->cond);
+  if (h->state == ST_DEAD) {
+    set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
+    return -1;
+  }
+  return r;
+}
+
+NBD_API int
+nbd_aio_notify_read (struct nbd_handle *h)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_notify_read");
+  r = notify (h, true);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_aio_notify_write (struct nbd_handle *h)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_notify_write");
+  r = notify (h, false);
+  API_LEAVE (h);
+  return r;
+}
+
+/* ---- completion queries ---------------------------------------------------- */
+static bool
+in_list (struct command *c, uint64_t cookie)
+{
+  for (; c; c = c->next)
+    if (c->cookie == cookie) return true;
+  return false;
+}
+
+NBD_API int
+nbd_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
+{
+  struct command *c, *prev = NULL;
+  int err;
+
+  API_ENTER (h, "nbd_aio_command_completed");
+  for (c = h->done_head; c; prev = c, c = c->next)
+    if (c->cookie == cookie) break;
+  if (!c) {
+    int r = 0;
+    if (!in_list (h->sendq_head, cookie) && !in_list (h->inflight_head, cookie)) {
+      set_error (EINVAL, "invalid cookie: %llu (not an in-flight or completed command)",
+                 (unsigned long long) cookie);
+      r = -1;
+    }
+    API_LEAVE (h);
+    return r;
+  }
+  if (prev) prev->next = c->next; else h->done_head = c->next;
+  if (h->done_tail == c) h->done_tail = prev;
+  h->nr_done--;
+  err = c->error;
+  nbd_internal_cmd_free (h, c);
+  if (err) {
+    if (h->state == ST_DEAD && h->dead_msg && err == h->dead_errno)
+      set_error (err, "%s", h->dead_msg);
+    else
+      set_error (err, "command failed: %s", strerror (err));
+    API_LEAVE (h);
+    return -1;
+  }
+  API_LEAVE (h);
+  return 1;
+}
+
+NBD_API int64_t
+nbd_aio_peek_command_completed (struct nbd_handle *h)
+{
+  int64_t r;
+  API_ENTER (h, "nbd_aio_peek_command_completed");
+  if (h->done_head)
+    r = (int64_t) h->done_head->cookie;
+  else if (h->nr_sendq + h->nr_inflight > 0)
+    r = 0;
+  else {
+    set_error (EINVAL, "no commands are in flight");
+    r = -1;
+  }
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_aio_in_flight (struct nbd_handle *h)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_in_flight");
+  CHECK_STATE (h, PERMIT_CONN_CLOSED_DEAD, -1);
+  r = h->nr_sendq + h->nr_inflight;
+  API_LEAVE (h);
+  return r;
+}

@@ -1,0 +1,447 @@
+/* commands.c: issuing transmission-phase commands.  Client-side checks run
+ * before anything is queued, so a refused call never touches the
+ * connection.  A sync call is its aio call plus a wait. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Flags each command may carry (LIBNBD_CMD_FLAG_* == NBD_CMD_FLAG_*). */
+static uint32_t
+allowed_flags (uint16_t type)
+{
+  switch (type) {
+  case NBD_CMD_READ: return LIBNBD_CMD_FLAG_DF;
+  case NBD_CMD_WRITE: return LIBNBD_CMD_FLAG_FUA;
+  case NBD_CMD_TRIM: return LIBNBD_CMD_FLAG_FUA;
+  case NBD_CMD_WRITE_ZEROES:
+    return LIBNBD_CMD_FLAG_FUA | LIBNBD_CMD_FLAG_NO_HOLE | LIBNBD_CMD_FLAG_FAST_ZERO;
+  case NBD_CMD_BLOCK_STATUS: return LIBNBD_CMD_FLAG_REQ_ONE;
+  default: return 0;
+  }
+}
+
+static const char *
+command_name (uint16_t type)
+{
+  switch (type) {
+  case NBD_CMD_READ: return "read";
+  case NBD_CMD_WRITE: return "write";
+  case NBD_CMD_FLUSH: return "flush";
+  case NBD_CMD_TRIM: return "trim";
+  case NBD_CMD_CACHE: return "cache";
+  case NBD_CMD_WRITE_ZEROES: return "zero";
+  case NBD_CMD_BLOCK_STATUS: return "block status";
+  default: return "command";
+  }
+}
+
+static int
+check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count, uint32_t flags)
+{
+  uint32_t st = h->strict;
+  bool ranged = type != NBD_CMD_FLUSH;
+
+  if (flags > 0xffff) {
+    set_error (EINVAL, "flags: 0x%x does not fit the protocol's 16 bits", flags);
+    return -1;
+  }
+  if ((st & LIBNBD_STRICT_FLAGS) && (flags & ~allowed_flags (type))) {
+    set_error (EINVAL, "flags: 0x%x is not valid for a %s command",
+               flags & ~allowed_flags (type), command_name (type));
+    return -1;
+  }
+  if (st & LIBNBD_STRICT_COMMANDS) {
+    uint16_t ef = h->eflags;
+    const char *missing = NULL;
+    if ((type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES) &&
+        (ef & NBD_FLAG_READ_ONLY)) {
+      set_error (EPERM, "server does not support write operations (the export is read-only)");
+      return -1;
+    }
+    if (type == NBD_CMD_FLUSH && !(ef & NBD_FLAG_SEND_FLUSH)) missing = "flush";
+    else if (type == NBD_CMD_TRIM && !(ef & NBD_FLAG_SEND_TRIM)) missing = "trim";
+    else if (type == NBD_CMD_WRITE_ZEROES && !(ef & NBD_FLAG_SEND_WRITE_ZEROES)) missing = "zero";
+    else if (type == NBD_CMD_CACHE && !(ef & NBD_FLAG_SEND_CACHE)) missing = "cache";
+    else if ((flags & LIBNBD_CMD_FLAG_FUA) && !(ef & NBD_FLAG_SEND_FUA)) missing = "the FUA flag";
+    else if ((flags & LIBNBD_CMD_FLAG_DF) && (!(ef & NBD_FLAG_SEND_DF) || !h->sr_negotiated))
+      missing = "the DF flag";
+    else if ((flags & LIBNBD_CMD_FLAG_FAST_ZERO) && !(ef & NBD_FLAG_SEND_FAST_ZERO))
+      missing = "the FAST_ZERO flag";
+    else if (type == NBD_CMD_BLOCK_STATUS && h->nr_meta == 0)
+      missing = "block status (no meta context was negotiated)";
+    if (missing) {
+      set_error (EINVAL, "server does not support %s", missing);
+      return -1;
+    }
+  }
+  if (ranged) {
+    if ((st & LIBNBD_STRICT_ZERO_SIZE) && count == 0) {
+      set_error (EINVAL, "count cannot be 0");
+      return -1;
+    }
+    if ((st & LIBNBD_STRICT_BOUNDS) &&
+        (offset > h->size || count > h->size - offset)) {
+      set_error (EINVAL, "request out of bounds: offset %llu + count %llu > export size %llu",
+                 (unsigned long long) offset, (unsigned long long) count,
+                 (unsigned long long) h->size);
+      return -1;
+    }
+    if ((st & LIBNBD_STRICT_ALIGN) && h->block_min > 1 &&
+        ((offset | count) & (h->block_min - 1))) {
+      set_error (EINVAL, "request is not aligned to the server's minimum block size %u",
+                 h->block_min);
+      return -1;
+    }
+  }
+  if (type == NBD_CMD_READ || type == NBD_CMD_WRITE) {
+    uint64_t max = NBD_MAX_REQUEST;
+    if (h->block_max && h->block_max != 0xffffffff && h->block_max < max)
+      max = h->block_max;
+    if (count > max) {
+      set_error (ERANGE, "request too large: %llu bytes (maximum %llu)",
+                 (unsigned long long) count, (unsigned long long) max);
+      return -1;
+    }
+  }
+  else if (count > UINT32_MAX) {
+    set_error (EINVAL, "count %llu does not fit the protocol's 32 bits",
+               (unsigned long long) count);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+enqueue (struct nbd_handle *h, struct command *c)
+{
+  bool was_idle = h->sendq_head == NULL;
+
+  be32_put (c->hdr, NBD_REQUEST_MAGIC);
+  be16_put (c->hdr + 4, c->wire_flags);
+  be16_put (c->hdr + 6, c->type);
+  be64_put (c->hdr + 8, c->cookie);
+  be64_put (c->hdr + 16, c->offset);
+  be32_put (c->hdr + 24, (uint32_t) c->count);
+  c->next = NULL;
+  if (h->sendq_tail) h->sendq_tail->next = c; else h->sendq_head = c;
+  h->sendq_tail = c;
+  h->nr_sendq++;
+  h->sendq_bytes += NBD_REQUEST_SIZE + (c->type == NBD_CMD_WRITE ? c->count : 0);
+  /* Send at once unless earlier requests are still waiting for socket
+   * space; then whoever polls for POLLOUT sends them all together. */
+  if (was_idle)
+    nbd_internal_flush (h);
+  else if (h->poller_active)
+    nbd_internal_flush (h);
+}
+
+/* Validates, builds and queues one command.  Returns it, or NULL with the
+ * error set (and every callback's free run, as libnbd promises). */
+static struct command *
+issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
+       void *buf, uint32_t flags, bool sync,
+       nbd_completion_callback *completion, nbd_chunk_callback *chunk,
+       nbd_extent_callback *extent)
+{
+  struct command *c;
+
+  if (check_request (h, type, offset, count, flags) == -1 ||
+      (c = nbd_internal_cmd_alloc (h)) == NULL) {
+    if (completion) FREE_CALLBACK (*completion);
+    if (chunk) FREE_CALLBACK (*chunk);
+    if (extent) FREE_CALLBACK (*extent);
+    return NULL;
+  }
+  c->type = type;
+  c->wire_flags = (uint16_t) flags;
+  c->offset = offset;
+  c->count = count;
+  c->buf = buf;
+  c->sync = sync;
+  c->cookie = h->next_cookie++;
+  if (completion) c->completion = *completion;
+  if (chunk) c->chunk = *chunk;
+  if (extent) c->extent = *extent;
+  enqueue (h, c);
+  return c;
+}
+
+static struct command *
+issue_checked (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
+               void *buf, uint32_t flags, bool sync,
+               nbd_completion_callback *completion, nbd_chunk_callback *chunk,
+               nbd_extent_callback *extent)
+{
+  if (!nbd_internal_permits (h, PERMIT_CONNECTED)) {
+    nbd_internal_state_error (h, PERMIT_CONNECTED);
+    if (completion) FREE_CALLBACK (*completion);
+    if (chunk) FREE_CALLBACK (*chunk);
+    if (extent) FREE_CALLBACK (*extent);
+    return NULL;
+  }
+  return issue (h, type, offset, count, buf, flags, sync, completion, chunk, extent);
+}
+
+/* Finishes a sync command: waits, frees, reports. */
+static int
+finish_sync (struct nbd_handle *h, struct command *c)
+{
+  int err;
+
+  if (nbd_internal_wait_command (h, c) == -1 && !c->done) {
+    /* poll failed without the connection dying: the command cannot be
+     * abandoned safely while the server may still answer it. */
+    return -1;
+  }
+  err = c->done ? c->error : (h->dead_errno ? h->dead_errno : ENOTCONN);
+  if (c->done) {
+    nbd_internal_free_callbacks (c);
+    nbd_internal_cmd_free (h, c);
+  }
+  if (err) {
+    if ((h->state == ST_DEAD && err == h->dead_errno && h->dead_msg))
+      set_error (err, "%s", h->dead_msg);
+    else if (err == ENOTCONN && h->state == ST_CLOSED)
+      set_error (err, "the connection was closed before the command completed");
+    else
+      set_error (err, "%s", strerror (err));
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- public command calls ------------------------------------------------ */
+/* Every aio call: state check and issue, with callbacks freed on failure. */
+#define AIO_CALL(name, ...)                                \
+  struct command *c;                                       \
+  API_ENTER (h, name);                                     \
+  c = issue_checked (h, __VA_ARGS__);                      \
+  API_LEAVE (h);                                           \
+  return c ? (int64_t) c->cookie : -1;
+
+NBD_API int64_t
+nbd_aio_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
+               nbd_completion_callback completion, uint32_t flags)
+{
+  AIO_CALL ("nbd_aio_pread", NBD_CMD_READ, offset, count, buf, flags, false, &completion, NULL, NULL);
+}
+
+NBD_API int64_t
+nbd_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
+                          nbd_chunk_callback chunk, nbd_completion_callback completion,
+                          uint32_t flags)
+{
+  AIO_CALL ("nbd_aio_pread_structured", NBD_CMD_READ, offset, count, buf, flags, false, &completion, &chunk, NULL);
+}
+
+NBD_API int64_t
+nbd_aio_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset,
+                nbd_completion_callback completion, uint32_t flags)
+{
+  AIO_CALL ("nbd_aio_pwrite", NBD_CMD_WRITE, offset, count, (void *) buf, flags, false, &completion, NULL, NULL);
+}
+
+NBD_API int64_t
+nbd_aio_flush (struct nbd_handle *h, nbd_completion_callback completion, uint32_t flags)
+{
+  AIO_CALL ("nbd_aio_flush", NBD_CMD_FLUSH, 0, 0, NULL, flags, false, &completion, NULL, NULL);
+}
+
+NBD_API int64_t
+nbd_aio_trim (struct nbd_handle *h, uint64_t count, uint64_t offset,
+              nbd_completion_callback completion, uint32_t flags)
+{
+  AIO_CALL ("nbd_aio_trim", NBD_CMD_TRIM, offset, count, NULL, flags, false, &completion, NULL, NULL);
+}
+
+NBD_API int64_t
+nbd_aio_cache (struct nbd_handle *h, uint64_t count, uint64_t offset,
+               nbd_completion_callback completion, uint32_t flags)
+{
+  AIO_CALL ("nbd_aio_cache", NBD_CMD_CACHE, offset, count, NULL, flags, false, &completion, NULL, NULL);
+}
+
+NBD_API int64_t
+nbd_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offset,
+              nbd_completion_callback completion, uint32_t flags)
+{
+  AIO_CALL ("nbd_aio_zero", NBD_CMD_WRITE_ZEROES, offset, count, NULL, flags, false, &completion, NULL, NULL);
+}
+
+NBD_API int64_t
+nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                      nbd_extent_callback extent, nbd_completion_callback completion,
+                      uint32_t flags)
+{
+  AIO_CALL ("nbd_aio_block_status", NBD_CMD_BLOCK_STATUS, offset, count, NULL, flags, false, &completion, NULL, &extent);
+}
+
+/* Sync calls: the same checks, then a wait on our own command. */
+static int
+sync_command (struct nbd_handle *h, const char *name, uint16_t type, uint64_t offset,
+              uint64_t count, void *buf, uint32_t flags,
+              nbd_chunk_callback *chunk, nbd_extent_callback *extent)
+{
+  struct command *c;
+  int r;
+
+  API_ENTER (h, name);
+  if (!nbd_internal_permits (h, PERMIT_CONNECTED)) {
+    nbd_internal_state_error (h, PERMIT_CONNECTED);
+    if (chunk) FREE_CALLBACK (*chunk);
+    if (extent) FREE_CALLBACK (*extent);
+    API_LEAVE (h);
+    return -1;
+  }
+  c = issue (h, type, offset, count, buf, flags, true, NULL, chunk, extent);
+  if (!c) {
+    API_LEAVE (h);
+    return -1;
+  }
+  r = finish_sync (h, c);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, uint32_t flags)
+{
+  return sync_command (h, "nbd_pread", NBD_CMD_READ, offset, count, buf, flags, NULL, NULL);
+}
+
+NBD_API int
+nbd_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
+                      nbd_chunk_callback chunk, uint32_t flags)
+{
+  return sync_command (h, "nbd_pread_structured", NBD_CMD_READ, offset, count, buf, flags,
+                       &chunk, NULL);
+}
+
+NBD_API int
+nbd_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset, uint32_t flags)
+{
+  return sync_command (h, "nbd_pwrite", NBD_CMD_WRITE, offset, count, (void *) buf, flags,
+                       NULL, NULL);
+}
+
+NBD_API int
+nbd_flush (struct nbd_handle *h, uint32_t flags)
+{
+  return sync_command (h, "nbd_flush", NBD_CMD_FLUSH, 0, 0, NULL, flags, NULL, NULL);
+}
+
+NBD_API int
+nbd_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+{
+  return sync_command (h, "nbd_trim", NBD_CMD_TRIM, offset, count, NULL, flags, NULL, NULL);
+}
+
+NBD_API int
+nbd_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+{
+  return sync_command (h, "nbd_cache", NBD_CMD_CACHE, offset, count, NULL, flags, NULL, NULL);
+}
+
+NBD_API int
+nbd_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+{
+  return sync_command (h, "nbd_zero", NBD_CMD_WRITE_ZEROES, offset, count, NULL, flags,
+                       NULL, NULL);
+}
+
+NBD_API int
+nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                  nbd_extent_callback extent, uint32_t flags)
+{
+  return sync_command (h, "nbd_block_status", NBD_CMD_BLOCK_STATUS, offset, count, NULL,
+                       flags, NULL, &extent);
+}
+
+/* ---- disconnecting ------------------------------------------------------ */
+static int
+queue_disconnect (struct nbd_handle *h, uint32_t flags)
+{
+  struct command *c;
+
+  if (flags & ~LIBNBD_SHUTDOWN_MASK) {
+    set_error (EINVAL, "flags: unknown shutdown flags 0x%x", flags & ~LIBNBD_SHUTDOWN_MASK);
+    return -1;
+  }
+  if (h->disc_queued)
+    return 0;
+  if (flags & LIBNBD_SHUTDOWN_ABANDON_PENDING) {
+    /* Drop requests not yet started on the wire. */
+    struct command **pp = &h->sendq_head, *prev = NULL;
+    if (h->send_off > 0 && *pp) { prev = *pp; pp = &(*pp)->next; }
+    while (*pp) {
+      struct command *x = *pp;
+      *pp = x->next;
+      h->nr_sendq--;
+      h->sendq_bytes -= NBD_REQUEST_SIZE + (x->type == NBD_CMD_WRITE ? x->count : 0);
+      x->next = NULL;
+      x->error = ENOTCONN;
+      nbd_internal_cmd_complete (h, x);
+    }
+    h->sendq_tail = prev;
+  }
+  c = nbd_internal_cmd_alloc (h);
+  if (!c) return -1;
+  c->type = NBD_CMD_DISC;
+  c->cookie = h->next_cookie++;
+  h->disc_queued = true;
+  enqueue (h, c);
+  return 0;
+}
+
+NBD_API int
+nbd_aio_disconnect (struct nbd_handle *h, uint32_t flags)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_disconnect");
+  CHECK_STATE (h, PERMIT_CONNECTED, -1);
+  r = queue_disconnect (h, flags);
+  API_LEAVE (h);
+  return r;
+}
+
+static bool
+shut_down (struct nbd_handle *h)
+{
+  return h->state == ST_CLOSED || h->state == ST_DEAD;
+}
+
+NBD_API int
+nbd_shutdown (struct nbd_handle *h, uint32_t flags)
+{
+  int r = 0;
+
+  API_ENTER (h, "nbd_shutdown");
+  if (flags & ~LIBNBD_SHUTDOWN_MASK) {
+    set_error (EINVAL, "flags: unknown shutdown flags 0x%x", flags & ~LIBNBD_SHUTDOWN_MASK);
+    API_LEAVE (h);
+    return -1;
+  }
+  if (h->state == ST_NEGOTIATING) {
+    nbd_internal_begin_user_option (h, NBD_OPT_ABORT);
+    h->opt_user = false;
+  }
+  else if (h->state == ST_TRANSMISSION) {
+    if (!h->disc_queued)
+      r = queue_disconnect (h, flags);
+  }
+  else {
+    nbd_internal_state_error (h, PERMIT_NEG_CONN);
+    API_LEAVE (h);
+    return -1;
+  }
+  if (r == 0 && nbd_internal_wait_until (h, shut_down) == -1)
+    r = -1;
+  if (r == 0 && h->state == ST_DEAD) {
+    set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
+    r = -1;
+  }
+  API_LEAVE (h);
+  return r;
+}

@@ -1,0 +1,572 @@
+/* connect.c: every way of getting a connected socket into the handle:
+ * unix, tcp, vsock, a sockaddr, an adopted socket, a subprocess. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+#include "internal.h"
+
+static int
+set_nonblock_cloexec (int fd)
+{
+  int fl = fcntl (fd, F_GETFL);
+  if (fl == -1 || fcntl (fd, F_SETFL, fl | O_NONBLOCK) == -1)
+    return -1;
+  fl = fcntl (fd, F_GETFD);
+  if (fl == -1 || fcntl (fd, F_SETFD, fl | FD_CLOEXEC) == -1)
+    return -1;
+  return 0;
+}
+
+/* TLS is not built in: refuse up front rather than talk in clear text. */
+static int
+refuse_tls_required (struct nbd_handle *h)
+{
+  if (h->tls == LIBNBD_TLS_REQUIRE) {
+    set_error (ENOTSUP, "TLS was required but this build of libnbd does not support TLS");
+    return -1;
+  }
+  return 0;
+}
+
+int
+nbd_internal_adopt_socket (struct nbd_handle *h, int fd)
+{
+  if (set_nonblock_cloexec (fd) == -1) {
+    set_error (errno, "socket %d: %s", fd, strerror (errno));
+    return -1;
+  }
+  h->fd = fd;
+  nbd_internal_start_handshake (h);
+  return 0;
+}
+
+/* Moves to the next address of a TCP connect, or dies with the last error. */
+void
+nbd_internal_connect_tcp_addresses (struct nbd_handle *h)
+{
+  while (h->ai_next) {
+    struct addrinfo *ai = h->ai_next;
+    int fd, one = 1;
+
+    h->ai_next = ai->ai_next;
+    fd = socket (ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd == -1) { h->connect_errno = errno; continue; }
+    if (ai->ai_protocol == IPPROTO_TCP || ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect (fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+      h->fd = fd;
+      nbd_internal_start_handshake (h);
+      return;
+    }
+    if (errno == EINPROGRESS) {
+      h->fd = fd;
+      h->state = ST_CONNECTING;
+      return;
+    }
+    h->connect_errno = errno;
+    close (fd);
+  }
+  set_dead (h, h->connect_errno ? h->connect_errno : ECONNREFUSED,
+            "connect: %s", strerror (h->connect_errno ? h->connect_errno : ECONNREFUSED));
+}
+
+/* Starts a non-blocking connect of a new socket; -1 (handle dead) if the
+ * connect failed at once. */
+int
+nbd_internal_start_connect (struct nbd_handle *h, int family,
+                            const struct sockaddr *sa, socklen_t len)
+{
+  int fd;
+
+  if (refuse_tls_required (h) == -1)
+    return -1;
+  fd = socket (family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd == -1) {
+    set_error (errno, "socket: %s", strerror (errno));
+    return -1;
+  }
+  if (family == AF_INET || family == AF_INET6) {
+    int one = 1;
+    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  h->fd = fd;
+  if (connect (fd, sa, len) == 0) {
+    nbd_internal_start_handshake (h);
+    return 0;
+  }
+  if (errno == EINPROGRESS) {
+    h->state = ST_CONNECTING;
+    return 0;
+  }
+  h->connect_errno = errno;
+  set_dead (h, errno, "connect: %s", strerror (errno));
+  return -1;
+}
+
+/* Called when a connecting socket becomes writable. */
+void
+nbd_internal_connect_progress (struct nbd_handle *h)
+{
+  int err = 0;
+  socklen_t len = sizeof err;
+
+  if (getsockopt (h->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+    err = errno;
+  if (err == 0) {
+    nbd_internal_start_handshake (h);
+    return;
+  }
+  if (err == EINPROGRESS || err == EAGAIN)
+    return;
+  h->connect_errno = err;
+  if (h->ai_next) {
+    close (h->fd);
+    h->fd = -1;
+    nbd_internal_connect_tcp_addresses (h);
+    return;
+  }
+  set_dead (h, err, "connect: %s", strerror (err));
+}
+
+static bool
+connect_finished (struct nbd_handle *h)
+{
+  return h->state == ST_TRANSMISSION || h->state == ST_NEGOTIATING ||
+    h->state == ST_DEAD || h->state == ST_CLOSED;
+}
+
+/* The sync half of every connect call. */
+int
+nbd_internal_wait_connected (struct nbd_handle *h)
+{
+  if (nbd_internal_wait_until (h, connect_finished) == -1)
+    return -1;
+  if (h->state == ST_TRANSMISSION || h->state == ST_NEGOTIATING)
+    return 0;
+  set_error (h->dead_errno ? h->dead_errno : ENOTCONN, "%s",
+             h->dead_msg ? h->dead_msg : "the server closed the connection");
+  return -1;
+}
+
+/* ---- public connect calls ------------------------------------------------- */
+static int
+aio_connect_unix_locked (struct nbd_handle *h, const char *path)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  size_t len = strlen (path);
+
+  if (len == 0 || len >= sizeof sun.sun_path) {
+    set_error (ENAMETOOLONG, "socket path must be 1 to %zu bytes", sizeof sun.sun_path - 1);
+    return -1;
+  }
+  memcpy (sun.sun_path, path, len);
+  nbd_internal_remember_endpoint (h, NBD_URI_UNIX, NULL, NULL, 0, path);
+  return nbd_internal_start_connect (h, AF_UNIX, (struct sockaddr *) &sun, sizeof sun);
+}
+
+NBD_API int
+nbd_aio_connect_unix (struct nbd_handle *h, const char *path)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_connect_unix");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  if (!path) { set_error (EFAULT, "unixsocket cannot be NULL"); API_LEAVE (h); return -1; }
+  r = aio_connect_unix_locked (h, path);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_connect_unix (struct nbd_handle *h, const char *path)
+{
+  int r;
+  API_ENTER (h, "nbd_connect_unix");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  if (!path) { set_error (EFAULT, "unixsocket cannot be NULL"); API_LEAVE (h); return -1; }
+  r = aio_connect_unix_locked (h, path);
+  if (r == 0) r = nbd_internal_wait_connected (h);
+  API_LEAVE (h);
+  return r;
+}
+
+static int
+aio_connect_vsock_locked (struct nbd_handle *h, uint32_t cid, uint32_t port)
+{
+  struct sockaddr_vm svm;
+
+  memset (&svm, 0, sizeof svm);
+  svm.svm_family = AF_VSOCK;
+  svm.svm_cid = cid;
+  svm.svm_port = port;
+  {
+    char portstr[16];
+    snprintf (portstr, sizeof portstr, "%u", port);
+    nbd_internal_remember_endpoint (h, NBD_URI_VSOCK, NULL, portstr, cid, NULL);
+  }
+  return nbd_internal_start_connect (h, AF_VSOCK, (struct sockaddr *) &svm, sizeof svm);
+}
+
+NBD_API int
+nbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_connect_vsock");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  r = aio_connect_vsock_locked (h, cid, port);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
+{
+  int r;
+  API_ENTER (h, "nbd_connect_vsock");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  r = aio_connect_vsock_locked (h, cid, port);
+  if (r == 0) r = nbd_internal_wait_connected (h);
+  API_LEAVE (h);
+  return r;
+}
+
+static int
+aio_connect_tcp_locked (struct nbd_handle *h, const char *host, const char *port)
+{
+  struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                            .ai_flags = AI_ADDRCONFIG };
+  int r;
+
+  if (refuse_tls_required (h) == -1)
+    return -1;
+  r = getaddrinfo (host, port, &hints, &h->ai_list);
+  if (r != 0) {
+    int err = r == EAI_SYSTEM ? errno : (r == EAI_NONAME ? ENOENT : EINVAL);
+    set_error (err, "getaddrinfo: %s:%s: %s", host, port, gai_strerror (r));
+    h->ai_list = NULL;
+    return -1;
+  }
+  h->ai_next = h->ai_list;
+  h->connect_errno = 0;
+  nbd_internal_remember_endpoint (h, NBD_URI_TCP, host, port, 0, NULL);
+  nbd_internal_connect_tcp_addresses (h);
+  return h->state == ST_DEAD ? -1 : 0;
+}
+
+NBD_API int
+nbd_aio_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_connect_tcp");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  if (!host || !port) { set_error (EFAULT, "hostname and port cannot be NULL"); API_LEAVE (h); return -1; }
+  r = aio_connect_tcp_locked (h, host, port);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
+{
+  int r;
+  API_ENTER (h, "nbd_connect_tcp");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  if (!host || !port) { set_error (EFAULT, "hostname and port cannot be NULL"); API_LEAVE (h); return -1; }
+  r = aio_connect_tcp_locked (h, host, port);
+  if (r == 0) r = nbd_internal_wait_connected (h);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_connect");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  if (!addr || len < sizeof (sa_family_t) || len > sizeof (struct sockaddr_storage)) {
+    set_error (EINVAL, "addr: invalid socket address");
+    API_LEAVE (h);
+    return -1;
+  }
+  r = nbd_internal_start_connect (h, addr->sa_family, addr, len);
+  API_LEAVE (h);
+  return r;
+}
+
+static int
+adopt_checked (struct nbd_handle *h, int sock)
+{
+  if (sock < 0) {
+    set_error (EBADF, "sock: invalid file descriptor %d", sock);
+    return -1;
+  }
+  if (refuse_tls_required (h) == -1)
+    return -1;
+  return nbd_internal_adopt_socket (h, sock);
+}
+
+NBD_API int
+nbd_aio_connect_socket (struct nbd_handle *h, int sock)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_connect_socket");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  r = adopt_checked (h, sock);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_connect_socket (struct nbd_handle *h, int sock)
+{
+  int r;
+  API_ENTER (h, "nbd_connect_socket");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  r = adopt_checked (h, sock);
+  if (r == 0) r = nbd_internal_wait_connected (h);
+  API_LEAVE (h);
+  return r;
+}
+
+/* ---- subprocesses ----------------------------------------------------------- */
+static size_t
+argv_count (char **argv)
+{
+  size_t n = 0;
+  while (argv[n]) n++;
+  return n;
+}
+
+/* Writes decimal v into buf (async-signal-safe, for use after fork). */
+static void
+format_uint (char *buf, unsigned long v)
+{
+  char tmp[24];
+  int i = 0, j = 0;
+  do { tmp[i++] = '0' + v % 10; v /= 10; } while (v);
+  while (i) buf[j++] = tmp[--i];
+  buf[j] = 0;
+}
+
+/* Forks argv with child_fd as stdin+stdout (connect_command) or as fd 3 with
+ * systemd's LISTEN_* variables (socket activation). */
+static int
+spawn (struct nbd_handle *h, char **argv, int child_fd, bool activation)
+{
+  pid_t pid;
+  char listen_pid[48] = "LISTEN_PID=";
+  sigset_t all, old;
+
+  sigfillset (&all);
+  pthread_sigmask (SIG_SETMASK, &all, &old);
+  pid = fork ();
+  if (pid == -1) {
+    int e = errno;
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    set_error (e, "fork: %s", strerror (e));
+    return -1;
+  }
+  if (pid == 0) {
+    sigset_t none;
+    struct sigaction sa = { .sa_handler = SIG_DFL };
+    int s;
+
+    for (s = 1; s < NSIG; s++) sigaction (s, &sa, NULL);
+    if (activation) {
+      if (child_fd != 3) { dup2 (child_fd, 3); close (child_fd); }
+      else fcntl (3, F_SETFD, 0);
+      format_uint (listen_pid + strlen ("LISTEN_PID="), (unsigned long) getpid ());
+      putenv (listen_pid);
+      putenv ((char *) "LISTEN_FDS=1");
+      putenv ((char *) "LISTEN_FDNAMES=nbd");
+    }
+    else {
+      dup2 (child_fd, 0);
+      dup2 (child_fd, 1);
+      if (child_fd > 1) close (child_fd);
+    }
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+    execvp (argv[0], argv);
+    _exit (126);
+  }
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  h->pid = pid;
+  return 0;
+}
+
+static int
+aio_connect_command_locked (struct nbd_handle *h, char **argv)
+{
+  int sv[2];
+
+  if (!argv || !argv[0] || argv_count (argv) == 0) {
+    set_error (EINVAL, "argv: the command must not be empty");
+    return -1;
+  }
+  if (refuse_tls_required (h) == -1)
+    return -1;
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+    set_error (errno, "socketpair: %s", strerror (errno));
+    return -1;
+  }
+  if (spawn (h, argv, sv[1], false) == -1) {
+    close (sv[0]); close (sv[1]);
+    return -1;
+  }
+  close (sv[1]);
+  if (nbd_internal_adopt_socket (h, sv[0]) == -1) {
+    close (sv[0]);
+    return -1;
+  }
+  return 0;
+}
+
+NBD_API int
+nbd_aio_connect_command (struct nbd_handle *h, char **argv)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_connect_command");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  r = aio_connect_command_locked (h, argv);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_connect_command (struct nbd_handle *h, char **argv)
+{
+  int r;
+  API_ENTER (h, "nbd_connect_command");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  r = aio_connect_command_locked (h, argv);
+  if (r == 0) r = nbd_internal_wait_connected (h);
+  API_LEAVE (h);
+  return r;
+}
+
+static int
+aio_connect_activation_locked (struct nbd_handle *h, char **argv)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  char tmpl[] = "/tmp/libnbd-saXXXXXX";
+  const char *dir;
+  int lfd;
+
+  if (!argv || !argv[0]) {
+    set_error (EINVAL, "argv: the command must not be empty");
+    return -1;
+  }
+  if (refuse_tls_required (h) == -1)
+    return -1;
+  dir = mkdtemp (tmpl);
+  if (!dir) {
+    set_error (errno, "mkdtemp: %s", strerror (errno));
+    return -1;
+  }
+  h->sa_tmpdir = strdup (dir);
+  if (asprintf (&h->sa_sockpath, "%s/sock", dir) == -1 || !h->sa_tmpdir) {
+    h->sa_sockpath = NULL;
+    set_error (ENOMEM, "out of memory");
+    return -1;
+  }
+  strcpy (sun.sun_path, h->sa_sockpath);
+  lfd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd == -1 || bind (lfd, (struct sockaddr *) &sun, sizeof sun) == -1 ||
+      listen (lfd, SOMAXCONN) == -1) {
+    int e = errno;
+    if (lfd >= 0) close (lfd);
+    set_error (e, "socket activation: %s", strerror (e));
+    return -1;
+  }
+  if (spawn (h, argv, lfd, true) == -1) {
+    close (lfd);
+    return -1;
+  }
+  close (lfd);
+  return nbd_internal_start_connect (h, AF_UNIX, (struct sockaddr *) &sun, sizeof sun);
+}
+
+NBD_API int
+nbd_aio_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_connect_systemd_socket_activation");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  r = aio_connect_activation_locked (h, argv);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
+{
+  int r;
+  API_ENTER (h, "nbd_connect_systemd_socket_activation");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  r = aio_connect_activation_locked (h, argv);
+  if (r == 0) r = nbd_internal_wait_connected (h);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_kill_subprocess (struct nbd_handle *h, int signum)
+{
+  API_ENTER (h, "nbd_kill_subprocess");
+  if (h->pid <= 0) {
+    set_error (ESRCH, "no subprocess to kill");
+    API_LEAVE (h);
+    return -1;
+  }
+  if (signum == 0) signum = SIGTERM;
+  if (signum < 0 || signum >= NSIG) {
+    set_error (EINVAL, "signum: invalid signal %d", signum);
+    API_LEAVE (h);
+    return -1;
+  }
+  if (kill (h->pid, signum) == -1) {
+    set_error (errno, "kill: %s", strerror (errno));
+    API_LEAVE (h);
+    return -1;
+  }
+  API_LEAVE (h);
+  return 0;
+}
+
+/* Waits for the subprocess after its socket was closed: most servers exit
+ * on EOF; one that lingers gets SIGTERM after a grace period. */
+void
+nbd_internal_reap_child (struct nbd_handle *h)
+{
+  int status, i;
+
+  if (h->pid <= 0)
+    return;
+  for (i = 0; i < 200; i++) {
+    pid_t r = waitpid (h->pid, &status, WNOHANG);
+    if (r == h->pid || (r == -1 && errno != EINTR)) { h->pid = 0; return; }
+    if (r == 0) {
+      struct timespec ts = { 0, 10 * 1000 * 1000 };
+      nanosleep (&ts, NULL);
+    }
+  }
+  kill (h->pid, SIGTERM);
+  while (waitpid (h->pid, &status, 0) == -1 && errno == EINTR)
+    ;
+  h->pid = 0;
+}

@@ -1,0 +1,290 @@
+/* internal.h: the handle, the command record and every cross-file
+ * prototype of the library.  Nothing here is visible outside libnbd.so
+ * (the library is built with -fvisibility=hidden). */
+#ifndef NBD_INTERNAL_H
+#define NBD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define LIBNBD_NONNULL(...)
+#include "libnbd.h"
+#include "wire.h"
+#include "uri.h"
+
+#define NBD_API __attribute__((visibility ("default")))
+#define NBD_PRINTF(a, b) __attribute__((format (printf, a, b)))
+
+/* Requests larger than this are refused before sending unless the server
+ * advertised a larger maximum block size (the protocol's safe default). */
+#define NBD_MAX_REQUEST       (64 * 1024 * 1024)
+/* Receive buffer: large enough to hold any option reply we accept and to
+ * pull many small replies out of the socket with one recv. */
+#define NBD_RBUF_SIZE         (256 * 1024)
+/* Upper bound on one block-status chunk payload we are willing to buffer. */
+#define NBD_MAX_BS_PAYLOAD    (4 + 8 * (1U << 20))
+/* Queue this many bytes before sending without waiting for the event loop. */
+#define NBD_SEND_BATCH_BYTES  (256 * 1024)
+
+/* ---- states (see README.md beside this file) --------------------------- */
+enum nbd_state {
+  ST_CREATED,
+  ST_CONNECTING,        /* non-blocking connect() in progress */
+  ST_HS_MAGIC,          /* awaiting NBDMAGIC + second magic */
+  ST_HS_OLDSTYLE,       /* awaiting the rest of an oldstyle greeting */
+  ST_HS_GFLAGS,         /* awaiting newstyle handshake flags */
+  ST_HS_OPT_REPLY,      /* option sent, awaiting (more) option replies */
+  ST_HS_EXPORT_NAME,    /* NBD_OPT_EXPORT_NAME sent, awaiting its reply */
+  ST_NEGOTIATING,       /* opt mode: idle, waiting for an nbd_opt_* call */
+  ST_TRANSMISSION,      /* connected: commands may be issued */
+  ST_CLOSED,            /* orderly shutdown finished */
+  ST_DEAD,              /* fatal error; see h->dead_errno */
+};
+
+/* Groups of states a call may be made in. */
+enum nbd_permit {
+  PERMIT_ANY,
+  PERMIT_CREATED,
+  PERMIT_CREATED_NEGOTIATING,
+  PERMIT_NEGOTIATING,
+  PERMIT_CONNECTED,
+  PERMIT_NEG_CONN_CLOSED,
+  PERMIT_NEG_CONN,
+  PERMIT_CONN_CLOSED_DEAD,
+  PERMIT_AFTER_CREATED,     /* connecting, negotiating, connected, closed, dead */
+};
+
+/* ---- commands ---------------------------------------------------------- */
+struct covered_range { uint64_t start, end; };
+
+struct command {
+  struct command *next;
+  uint64_t cookie;
+  uint16_t type;            /* NBD_CMD_* */
+  uint16_t wire_flags;      /* NBD_CMD_FLAG_* sent */
+  uint64_t offset;
+  uint64_t count;
+  void *buf;                /* READ destination / WRITE source; caller's,
+                               must live until the command retires */
+  nbd_completion_callback completion;
+  nbd_chunk_callback chunk;
+  nbd_extent_callback extent;
+  int error;                /* first errno seen; 0 = success so far */
+  bool done;                /* final reply processed (or stranded) */
+  bool sync;                /* owned by a waiting sync call, not the done list */
+  bool callback_failed;     /* a user callback already returned -1 */
+  uint32_t nr_data_chunks;  /* OFFSET_DATA + OFFSET_HOLE chunks seen */
+  uint64_t covered;         /* READ bytes covered so far */
+  struct covered_range *ranges;  /* sorted, disjoint; malloc'd */
+  size_t nr_ranges, cap_ranges;
+  uint32_t nr_bs_chunks;
+  uint32_t bs_seen_mask;    /* which negotiated contexts replied (first 32) */
+  uint8_t hdr[NBD_REQUEST_SIZE];
+};
+
+struct meta_context { uint32_t id; char *name; };
+
+/* Reply parser phases. */
+enum reply_phase {
+  RP_HEADER,           /* collecting a reply/chunk header */
+  RP_SIMPLE_DATA,      /* streaming simple-reply READ data into cmd->buf */
+  RP_CHUNK_BUFFERED,   /* collecting a chunk payload into h->pbuf */
+  RP_CHUNK_DATA,       /* streaming OFFSET_DATA bytes into cmd->buf */
+};
+
+struct nbd_handle {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;        /* signalled when the poller role frees or a command completes */
+
+  /* settings */
+  char *name;
+  uintptr_t private_data;
+  bool debug;
+  nbd_debug_callback debug_cb;
+  char *export_name;
+  int tls;
+  char *tls_certificates, *tls_username, *tls_psk_file;
+  bool tls_verify_peer;
+  bool request_sr;
+  bool request_block_size;
+  bool full_info;
+  bool pread_initialize;
+  bool opt_mode;
+  uint32_t handshake_flags;
+  uint32_t strict;
+  uint32_t uri_allow_transports;
+  int uri_allow_tls;
+  bool uri_allow_local_file;
+  char **req_meta;            /* contexts asked for with nbd_add_meta_context */
+  size_t nr_req_meta;
+  struct nbd_uri *uri_parts;  /* where we connected, for nbd_get_uri; owned */
+
+  /* connection */
+  enum nbd_state state;
+  int fd;                     /* owned; closed in nbd_close */
+  pid_t pid;                  /* subprocess of connect_command, or 0 */
+  char *sa_tmpdir, *sa_sockpath; /* systemd socket activation scratch */
+  struct addrinfo *ai_list, *ai_next;
+  int connect_errno;
+  int dead_errno;
+  char *dead_msg;
+
+  /* negotiation results */
+  const char *protocol;       /* static string */
+  uint16_t gflags;
+  bool sr_negotiated;
+  bool have_info;
+  uint64_t size;
+  uint16_t eflags;
+  uint32_t block_min, block_pref, block_max;
+  char *canonical_name, *description;
+  struct meta_context *meta;
+  size_t nr_meta;
+  bool meta_valid;            /* SET_META_CONTEXT reply processed */
+
+  /* option in progress */
+  uint32_t opt_current;       /* NBD_OPT_* awaiting replies, 0 if none */
+  uint32_t opt_final;         /* what the current sequence ends with: GO, INFO, ... */
+  bool opt_user;              /* started by an nbd_(aio_)opt_* call */
+  int opt_err;                /* errno of the finished option, 0 = success */
+  char *opt_err_msg;
+  int opt_count;              /* items reported by LIST / LIST_META_CONTEXT */
+  bool opt_done;              /* the user's option call has finished */
+  nbd_completion_callback opt_completion;
+  nbd_list_callback opt_list_cb;
+  nbd_context_callback opt_ctx_cb;
+
+  /* I/O buffers */
+  uint8_t *rbuf;              /* NBD_RBUF_SIZE bytes */
+  size_t rstart, rend;
+  uint8_t *wbuf;              /* handshake output */
+  size_t wlen, woff, wcap;
+
+  /* reply parser */
+  enum reply_phase rphase;
+  uint8_t rhdr[NBD_CHUNK_HEADER_SIZE];
+  size_t rhdr_len;
+  struct command *rcmd;
+  uint16_t rflags, rtype;
+  uint32_t rlength;
+  uint64_t rdata_offset;      /* OFFSET_DATA absolute offset */
+  uint8_t *rdest;             /* RP_*_DATA destination */
+  uint64_t rremaining;
+  uint8_t *pbuf;              /* buffered chunk payload */
+  size_t pbuf_len, pbuf_need, pbuf_cap;
+
+  /* commands */
+  uint64_t next_cookie;
+  struct command *sendq_head, *sendq_tail;  /* issued, not fully sent */
+  size_t send_off;            /* bytes of sendq_head already sent */
+  size_t sendq_bytes;
+  struct command *inflight_head, *inflight_tail; /* sent, awaiting reply */
+  struct command *done_head, *done_tail;    /* completed, not retired */
+  int nr_sendq, nr_inflight, nr_done;
+  struct command *free_cmds;  /* recycled command records */
+  int nr_free_cmds;
+  bool disc_queued, disc_sent;
+
+  /* threads */
+  bool poller_active;         /* one sync waiter is blocked in poll() */
+  int wake_fd;                /* eventfd to interrupt that poll(), or -1 */
+  int waiters;
+};
+
+/* ---- errors.c ----------------------------------------------------------- */
+extern void nbd_internal_set_call (const char *name);
+extern const char *nbd_internal_get_call (void);
+extern void nbd_internal_set_error (int errnum, const char *fmt, ...) NBD_PRINTF (2, 3);
+extern void nbd_internal_set_error_raw (int errnum, const char *msg);
+extern void nbd_internal_debug (struct nbd_handle *h, const char *fmt, ...) NBD_PRINTF (2, 3);
+#define set_error nbd_internal_set_error
+#define debug(h, ...) do { if ((h)->debug) nbd_internal_debug ((h), __VA_ARGS__); } while (0)
+
+/* ---- states.c ----------------------------------------------------------- */
+extern const char *nbd_internal_state_name (enum nbd_state st);
+extern bool nbd_internal_permits (struct nbd_handle *h, enum nbd_permit p);
+extern int nbd_internal_state_error (struct nbd_handle *h, enum nbd_permit p);
+extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...) NBD_PRINTF (3, 4);
+extern void nbd_internal_set_closed (struct nbd_handle *h);
+extern bool nbd_internal_is_handshaking (const struct nbd_handle *h);
+extern unsigned nbd_internal_direction (struct nbd_handle *h);
+#define set_dead nbd_internal_set_dead
+
+/* Every public call starts with one of these.  CHECK_STATE leaves the call
+ * with the lock released when the state is not permitted. */
+#define API_ENTER(h, call) \
+  do { nbd_internal_set_call (call); pthread_mutex_lock (&(h)->lock); } while (0)
+#define API_LEAVE(h) pthread_mutex_unlock (&(h)->lock)
+#define CHECK_STATE(h, permit, failret) \
+  do { if (!nbd_internal_permits ((h), (permit))) { \
+         nbd_internal_state_error ((h), (permit)); API_LEAVE (h); return (failret); } \
+  } while (0)
+
+/* ---- connect.c ---------------------------------------------------------- */
+/* fd becomes owned by h on success; on failure the caller keeps it. */
+extern int nbd_internal_adopt_socket (struct nbd_handle *h, int fd);
+extern int nbd_internal_start_connect (struct nbd_handle *h, int family,
+                                       const struct sockaddr *sa, socklen_t len);
+extern void nbd_internal_connect_tcp_addresses (struct nbd_handle *h);
+extern void nbd_internal_connect_progress (struct nbd_handle *h);
+extern int nbd_internal_wait_connected (struct nbd_handle *h);
+extern void nbd_internal_reap_child (struct nbd_handle *h);
+
+/* ---- handshake.c -------------------------------------------------------- */
+extern void nbd_internal_start_handshake (struct nbd_handle *h);
+/* Consumes whole handshake messages from p; returns bytes used, 0 when a
+ * message is incomplete, -1 after a fatal error (handle dead). */
+extern ssize_t nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n);
+extern int nbd_internal_queue_option (struct nbd_handle *h, uint32_t opt,
+                                      const void *data, size_t len);
+extern int nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt);
+extern void nbd_internal_reset_info (struct nbd_handle *h);
+
+/* ---- reply.c ------------------------------------------------------------ */
+/* Consumes reply bytes; returns bytes used or -1 after a fatal error. */
+extern ssize_t nbd_internal_reply_consume (struct nbd_handle *h, const uint8_t *p, size_t n);
+/* If the parser is streaming payload into a caller buffer, returns where
+ * and how much, so the socket layer can receive straight into it. */
+extern bool nbd_internal_reply_direct (struct nbd_handle *h, uint8_t **dest, size_t *len);
+extern ssize_t nbd_internal_reply_direct_done (struct nbd_handle *h, size_t n);
+extern int nbd_internal_nbd_errno (uint32_t err);
+
+/* ---- socket.c ----------------------------------------------------------- */
+extern ssize_t nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n);
+extern int nbd_internal_on_readable (struct nbd_handle *h);
+extern int nbd_internal_on_writable (struct nbd_handle *h);
+extern int nbd_internal_flush (struct nbd_handle *h);
+extern int nbd_internal_wbuf_append (struct nbd_handle *h, const void *p, size_t n);
+
+/* ---- commands.c / aio.c ------------------------------------------------- */
+extern struct command *nbd_internal_cmd_alloc (struct nbd_handle *h);
+extern void nbd_internal_cmd_free (struct nbd_handle *h, struct command *cmd);
+extern void nbd_internal_cmd_complete (struct nbd_handle *h, struct command *cmd);
+extern void nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum);
+extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink);
+extern int nbd_internal_wait_command (struct nbd_handle *h, struct command *cmd);
+extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (struct nbd_handle *));
+extern int nbd_internal_poll_once (struct nbd_handle *h, int timeout);
+extern void nbd_internal_free_callbacks (struct command *cmd);
+
+/* ---- uri.c / uri_connect.c ------------------------------------------------ */
+extern int nbd_internal_remember_endpoint (struct nbd_handle *h, int transport,
+                                           const char *host, const char *port,
+                                           uint32_t cid, const char *socket);
+
+/* ---- small helpers ------------------------------------------------------ */
+static inline void
+nbd_internal_free_cb (void (*fn) (void *), void *user_data)
+{
+  if (fn) fn (user_data);
+}
+#define FREE_CALLBACK(cb) \
+  do { if ((cb).free) { void (*f_) (void *) = (cb).free; (cb).free = NULL; f_ ((cb).user_data); } \
+       (cb).callback = NULL; } while (0)
+
+#endif /* NBD_INTERNAL_H */

@@ -1,0 +1,270 @@
+/* socket.c: moving bytes between the socket and the parsers.  Reads pull
+ * as much as the kernel has into h->rbuf (or straight into the caller's
+ * read buffer for large payloads); writes gather queued requests and their
+ * payloads into one sendmsg. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_SEND_IOV 64
+/* Payloads at least this large are received without bouncing through rbuf. */
+#define DIRECT_RECV_MIN 16384
+
+int
+nbd_internal_wbuf_append (struct nbd_handle *h, const void *p, size_t n)
+{
+  if (h->woff == h->wlen)
+    h->woff = h->wlen = 0;
+  if (h->wlen + n > h->wcap) {
+    size_t ncap = (h->wlen + n) * 2;
+    uint8_t *w = realloc (h->wbuf, ncap);
+    if (!w) {
+      set_dead (h, ENOMEM, "out of memory");
+      return -1;
+    }
+    h->wbuf = w;
+    h->wcap = ncap;
+  }
+  memcpy (h->wbuf + h->wlen, p, n);
+  h->wlen += n;
+  return 0;
+}
+
+/* Hands bytes to whichever parser the state calls for. */
+ssize_t
+nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n)
+{
+  size_t used = 0;
+
+  while (used < n) {
+    ssize_t r;
+    if (nbd_internal_is_handshaking (h)) {
+      r = nbd_internal_handshake_consume (h, p + used, n - used);
+      if (r < 0) return -1;
+      if (r == 0) break;
+    }
+    else if (h->state == ST_TRANSMISSION) {
+      r = nbd_internal_reply_consume (h, p + used, n - used);
+      if (r < 0) return -1;
+      if (r == 0) break;
+    }
+    else if (h->state == ST_NEGOTIATING) {
+      set_dead (h, EPROTO, "protocol violation: server sent data while no option was pending");
+      return -1;
+    }
+    else
+      return -1;
+    used += r;
+  }
+  return used;
+}
+
+static void
+on_eof (struct nbd_handle *h)
+{
+  if (h->state == ST_TRANSMISSION && h->disc_sent && h->rphase == RP_HEADER && h->rhdr_len == 0)
+    nbd_internal_set_closed (h);
+  else if (h->state == ST_HS_OPT_REPLY && h->opt_current == NBD_OPT_ABORT)
+    nbd_internal_set_closed (h);
+  else if (h->state == ST_HS_EXPORT_NAME)
+    set_dead (h, ENOENT, "server closed the connection after NBD_OPT_EXPORT_NAME "
+              "(the export name was probably rejected)");
+  else
+    set_dead (h, ECONNRESET, "server closed the connection unexpectedly (state %s)",
+              nbd_internal_state_name (h->state));
+}
+
+int
+nbd_internal_on_readable (struct nbd_handle *h)
+{
+  for (;;) {
+    uint8_t *dest;
+    size_t dlen, want;
+    ssize_t n;
+
+    if (!nbd_internal_is_handshaking (h) && h->state != ST_TRANSMISSION &&
+        h->state != ST_NEGOTIATING)
+      return 0;
+
+    if (h->rstart == h->rend)
+      h->rstart = h->rend = 0;
+
+    if (h->rstart == h->rend && nbd_internal_reply_direct (h, &dest, &dlen) &&
+        dlen >= DIRECT_RECV_MIN) {
+      /* Large payload: receive into the caller's buffer, and whatever
+       * follows it into rbuf, with one call. */
+      struct iovec iov[2] = { { dest, dlen }, { h->rbuf, NBD_RBUF_SIZE } };
+      want = dlen + NBD_RBUF_SIZE;
+      n = readv (h->fd, iov, 2);
+      if (n > 0) {
+        size_t d = (size_t) n < dlen ? (size_t) n : dlen;
+        if (nbd_internal_reply_direct_done (h, d) == -1) return -1;
+        h->rend = n - d;
+      }
+    }
+    else {
+      if (h->rstart > 0 && h->rend == NBD_RBUF_SIZE) {
+        memmove (h->rbuf, h->rbuf + h->rstart, h->rend - h->rstart);
+        h->rend -= h->rstart;
+        h->rstart = 0;
+      }
+      want = NBD_RBUF_SIZE - h->rend;
+      n = recv (h->fd, h->rbuf + h->rend, want, 0);
+      if (n > 0) h->rend += n;
+    }
+
+    if (n == 0) {
+      on_eof (h);
+      return h->state == ST_CLOSED ? 0 : -1;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      set_dead (h, errno, "recv: %s", strerror (errno));
+      return -1;
+    }
+    if (h->rend > h->rstart) {
+      ssize_t used = nbd_internal_feed (h, h->rbuf + h->rstart, h->rend - h->rstart);
+      if (used < 0) return -1;
+      h->rstart += used;
+      /* The handshake may have queued an answer: send it without waiting
+       * for another trip through the event loop. */
+      if (h->woff < h->wlen && nbd_internal_flush (h) == -1) return -1;
+    }
+    if ((size_t) n < want)
+      return 0;               /* the kernel had no more for us */
+  }
+}
+
+static int
+flush_wbuf (struct nbd_handle *h)
+{
+  while (h->woff < h->wlen) {
+    ssize_t n = send (h->fd, h->wbuf + h->woff, h->wlen - h->woff, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      set_dead (h, errno, "send: %s", strerror (errno));
+      return -1;
+    }
+    h->woff += n;
+  }
+  h->woff = h->wlen = 0;
+  return 0;
+}
+
+static size_t
+cmd_wire_size (const struct command *c)
+{
+  return NBD_REQUEST_SIZE + (c->type == NBD_CMD_WRITE ? c->count : 0);
+}
+
+/* A request is fully on the wire: it now awaits its reply (or, for
+ * NBD_CMD_DISC, nothing more will be sent). */
+static void
+request_sent (struct nbd_handle *h, struct command *c)
+{
+  h->sendq_head = c->next;
+  if (!h->sendq_head) h->sendq_tail = NULL;
+  h->nr_sendq--;
+  h->sendq_bytes -= cmd_wire_size (c);
+  c->next = NULL;
+  if (c->type == NBD_CMD_DISC) {
+    h->disc_sent = true;
+    shutdown (h->fd, SHUT_WR);
+    nbd_internal_cmd_free (h, c);
+    return;
+  }
+  if (h->inflight_tail) h->inflight_tail->next = c; else h->inflight_head = c;
+  h->inflight_tail = c;
+  h->nr_inflight++;
+}
+
+static int
+flush_commands (struct nbd_handle *h)
+{
+  while (h->sendq_head && h->state == ST_TRANSMISSION) {
+    struct iovec iov[MAX_SEND_IOV];
+    struct msghdr msg = { 0 };
+    int niov = 0;
+    size_t skip = h->send_off, total = 0;
+    struct command *c;
+    ssize_t n;
+
+    for (c = h->sendq_head; c && niov < MAX_SEND_IOV - 1; c = c->next) {
+      if (skip < NBD_REQUEST_SIZE) {
+        iov[niov].iov_base = c->hdr + skip;
+        iov[niov].iov_len = NBD_REQUEST_SIZE - skip;
+        total += iov[niov++].iov_len;
+        skip = 0;
+      }
+      else
+        skip -= NBD_REQUEST_SIZE;
+      if (c->type == NBD_CMD_WRITE && c->count > skip) {
+        iov[niov].iov_base = (uint8_t *) c->buf + skip;
+        iov[niov].iov_len = c->count - skip;
+        total += iov[niov++].iov_len;
+      }
+      skip = 0;
+      if (total >= 4 * 1024 * 1024) break;
+    }
+    msg.msg_iov = iov;
+    msg.msg_iovlen = niov;
+    n = sendmsg (h->fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      set_dead (h, errno, "send: %s", strerror (errno));
+      return -1;
+    }
+    /* Retire what went out completely; remember how far into the next. */
+    {
+      size_t done = (size_t) n + h->send_off;
+      while (h->sendq_head && done >= cmd_wire_size (h->sendq_head)) {
+        done -= cmd_wire_size (h->sendq_head);
+        request_sent (h, h->sendq_head);
+      }
+      h->send_off = done;
+    }
+    if ((size_t) n < total)
+      return 0;               /* socket buffer full */
+  }
+  return 0;
+}
+
+/* Sends whatever is queued, as far as the socket takes it now. */
+int
+nbd_internal_flush (struct nbd_handle *h)
+{
+  int r = 0;
+
+  if (h->fd < 0)
+    return 0;
+  if (h->woff < h->wlen)
+    r = flush_wbuf (h);
+  else if (h->state == ST_TRANSMISSION && h->sendq_head)
+    r = flush_commands (h);
+  /* A thread blocked in poll() for reading must learn that we now need
+   * to write too. */
+  if (r == 0 && h->poller_active && h->wake_fd >= 0 &&
+      (h->sendq_head || h->woff < h->wlen))
+    eventfd_write (h->wake_fd, 1);
+  return r;
+}
+
+int
+nbd_internal_on_writable (struct nbd_handle *h)
+{
+  if (h->state == ST_CONNECTING) {
+    nbd_internal_connect_progress (h);
+    return h->state == ST_DEAD ? -1 : 0;
+  }
+  return nbd_internal_flush (h);
+}

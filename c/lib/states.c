@@ -1,0 +1,218 @@
+/* states.c: state names, which calls each state permits, the poll
+ * direction each state wants, and the terminal transitions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+const char *
+nbd_internal_state_name (enum nbd_state st)
+{
+  switch (st) {
+  case ST_CREATED: return "CREATED";
+  case ST_CONNECTING: return "CONNECT.CONNECTING";
+  case ST_HS_MAGIC: return "MAGIC.RECV_MAGIC";
+  case ST_HS_OLDSTYLE: return "OLDSTYLE.RECV_REMAINING";
+  case ST_HS_GFLAGS: return "NEWSTYLE.RECV_GFLAGS";
+  case ST_HS_OPT_REPLY: return "NEWSTYLE.OPT.RECV_REPLY";
+  case ST_HS_EXPORT_NAME: return "NEWSTYLE.OPT_EXPORT_NAME.RECV_REPLY";
+  case ST_NEGOTIATING: return "NEGOTIATING";
+  case ST_TRANSMISSION: return "READY";
+  case ST_CLOSED: return "CLOSED";
+  case ST_DEAD: return "DEAD";
+  }
+  return "UNKNOWN";
+}
+
+bool
+nbd_internal_is_handshaking (const struct nbd_handle *h)
+{
+  switch (h->state) {
+  case ST_HS_MAGIC: case ST_HS_OLDSTYLE: case ST_HS_GFLAGS:
+  case ST_HS_OPT_REPLY: case ST_HS_EXPORT_NAME:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* The public state predicates, written over our internal states. */
+static bool is_created (const struct nbd_handle *h) { return h->state == ST_CREATED; }
+static bool is_connecting (const struct nbd_handle *h)
+{
+  /* A user option in flight counts as negotiating, not connecting. */
+  if (h->state == ST_HS_OPT_REPLY && h->opt_user) return false;
+  return h->state == ST_CONNECTING || nbd_internal_is_handshaking (h);
+}
+static bool is_negotiating (const struct nbd_handle *h)
+{
+  return h->state == ST_NEGOTIATING || (h->state == ST_HS_OPT_REPLY && h->opt_user);
+}
+static bool is_processing (const struct nbd_handle *h)
+{
+  return h->state == ST_TRANSMISSION &&
+    (h->send_off > 0 || h->rphase != RP_HEADER || h->rhdr_len > 0);
+}
+static bool is_ready (const struct nbd_handle *h)
+{
+  return h->state == ST_TRANSMISSION && !is_processing (h);
+}
+static bool is_connected (const struct nbd_handle *h)
+{
+  return h->state == ST_TRANSMISSION;
+}
+
+bool
+nbd_internal_permits (struct nbd_handle *h, enum nbd_permit p)
+{
+  switch (p) {
+  case PERMIT_ANY: return true;
+  case PERMIT_CREATED: return is_created (h);
+  case PERMIT_CREATED_NEGOTIATING: return is_created (h) || h->state == ST_NEGOTIATING;
+  case PERMIT_NEGOTIATING: return h->state == ST_NEGOTIATING;
+  case PERMIT_CONNECTED: return is_connected (h) && !h->disc_queued;
+  case PERMIT_NEG_CONN_CLOSED:
+    return h->state == ST_NEGOTIATING || is_connected (h) || h->state == ST_CLOSED;
+  case PERMIT_NEG_CONN: return h->state == ST_NEGOTIATING || is_connected (h);
+  case PERMIT_CONN_CLOSED_DEAD:
+    return is_connected (h) || h->state == ST_CLOSED || h->state == ST_DEAD;
+  case PERMIT_AFTER_CREATED: return !is_created (h);
+  }
+  return false;
+}
+
+int
+nbd_internal_state_error (struct nbd_handle *h, enum nbd_permit p)
+{
+  const char *want;
+  int err = EINVAL;
+
+  switch (p) {
+  case PERMIT_CREATED: want = "the handle must be newly created"; break;
+  case PERMIT_CREATED_NEGOTIATING: want = "the handle must be newly created or negotiating"; break;
+  case PERMIT_NEGOTIATING: want = "the handle must be negotiating"; err = ENOTCONN; break;
+  case PERMIT_CONNECTED:
+    want = "the handle must be connected with the server";
+    err = (is_connected (h) && h->disc_queued) ? ESHUTDOWN : ENOTCONN;
+    break;
+  case PERMIT_NEG_CONN_CLOSED:
+    want = "the handle must be negotiating, connected or shut down"; err = ENOTCONN; break;
+  case PERMIT_NEG_CONN: want = "the handle must be negotiating or connected"; err = ENOTCONN; break;
+  case PERMIT_CONN_CLOSED_DEAD:
+    want = "the handle must be connected, shut down or dead"; err = ENOTCONN; break;
+  case PERMIT_AFTER_CREATED: want = "the handle must have started connecting"; err = ENOTCONN; break;
+  default: want = "the call is not permitted now"; break;
+  }
+  if (h->state == ST_DEAD && err == ENOTCONN && h->dead_msg)
+    set_error (err, "invalid state: %s: %s (the connection failed: %s)",
+               nbd_internal_state_name (h->state), want, h->dead_msg);
+  else
+    set_error (err, "invalid state: %s: %s", nbd_internal_state_name (h->state), want);
+  return -1;
+}
+
+/* Fatal error: every queued and in-flight command fails, the handle is dead.
+ * The socket stays open (and owned) until nbd_close so that an fd number the
+ * caller registered with its event loop is never reused behind its back. */
+void
+nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...)
+{
+  char msg[4096 + 256];
+  va_list ap;
+
+  if (h->state == ST_DEAD || h->state == ST_CLOSED)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  if (errnum == 0) errnum = EIO;
+
+  debug (h, "connection failed: %s", msg);
+  free (h->dead_msg);
+  h->dead_msg = strdup (msg);
+  h->dead_errno = errnum;
+  h->state = ST_DEAD;
+  nbd_internal_set_error_raw (errnum, msg);
+  if (h->fd >= 0)
+    shutdown (h->fd, SHUT_RDWR);
+  nbd_internal_fail_all_commands (h, errnum);
+  if (h->opt_user && !h->opt_done) {
+    h->opt_err = errnum;
+    h->opt_done = true;
+    if (h->opt_completion.callback) {
+      int e = errnum;
+      h->opt_completion.callback (h->opt_completion.user_data, &e);
+    }
+    FREE_CALLBACK (h->opt_completion);
+    FREE_CALLBACK (h->opt_list_cb);
+    FREE_CALLBACK (h->opt_ctx_cb);
+  }
+  pthread_cond_broadcast (&h->cond);
+}
+
+void
+nbd_internal_set_closed (struct nbd_handle *h)
+{
+  if (h->state == ST_DEAD || h->state == ST_CLOSED)
+    return;
+  debug (h, "connection closed");
+  h->state = ST_CLOSED;
+  nbd_internal_fail_all_commands (h, ENOTCONN);
+  pthread_cond_broadcast (&h->cond);
+}
+
+unsigned
+nbd_internal_direction (struct nbd_handle *h)
+{
+  switch (h->state) {
+  case ST_CONNECTING:
+    return LIBNBD_AIO_DIRECTION_WRITE;
+  case ST_HS_MAGIC: case ST_HS_OLDSTYLE: case ST_HS_GFLAGS:
+  case ST_HS_OPT_REPLY: case ST_HS_EXPORT_NAME:
+    return h->woff < h->wlen ? LIBNBD_AIO_DIRECTION_WRITE : LIBNBD_AIO_DIRECTION_READ;
+  case ST_TRANSMISSION:
+    return LIBNBD_AIO_DIRECTION_READ |
+      (h->sendq_head ? LIBNBD_AIO_DIRECTION_WRITE : 0);
+  default:
+    return 0;
+  }
+}
+
+/* ---- public state queries (lock-free reads, as in libnbd) ------------------ */
+NBD_API int nbd_aio_is_created (struct nbd_handle *h) { return is_created (h); }
+NBD_API int nbd_aio_is_connecting (struct nbd_handle *h) { return is_connecting (h); }
+NBD_API int nbd_aio_is_negotiating (struct nbd_handle *h) { return is_negotiating (h); }
+NBD_API int nbd_aio_is_ready (struct nbd_handle *h) { return is_ready (h); }
+NBD_API int nbd_aio_is_processing (struct nbd_handle *h) { return is_processing (h); }
+NBD_API int nbd_aio_is_dead (struct nbd_handle *h) { return h->state == ST_DEAD; }
+NBD_API int nbd_aio_is_closed (struct nbd_handle *h) { return h->state == ST_CLOSED; }
+
+NBD_API const char *
+nbd_connection_state (struct nbd_handle *h)
+{
+  const char *s;
+
+  API_ENTER (h, "nbd_connection_state");
+  switch (h->state) {
+  case ST_CREATED: s = "CREATED: handle has not started connecting"; break;
+  case ST_CONNECTING: s = "CONNECT.CONNECTING: waiting for the socket to connect"; break;
+  case ST_HS_MAGIC: s = "MAGIC.RECV_MAGIC: waiting for the server greeting"; break;
+  case ST_HS_OLDSTYLE: s = "OLDSTYLE.RECV_REMAINING: receiving the oldstyle greeting"; break;
+  case ST_HS_GFLAGS: s = "NEWSTYLE.RECV_GFLAGS: receiving the newstyle handshake flags"; break;
+  case ST_HS_OPT_REPLY: s = "NEWSTYLE.OPT.RECV_REPLY: negotiating an option"; break;
+  case ST_HS_EXPORT_NAME: s = "NEWSTYLE.OPT_EXPORT_NAME.RECV_REPLY: waiting for the export"; break;
+  case ST_NEGOTIATING: s = "NEGOTIATING: waiting for an option command"; break;
+  case ST_TRANSMISSION:
+    s = is_processing (h) ? "PROCESSING: transferring a request or reply"
+                          : "READY: connected and ready for commands";
+    break;
+  case ST_CLOSED: s = "CLOSED: connection was shut down"; break;
+  case ST_DEAD: s = "DEAD: connection failed"; break;
+  default: s = "UNKNOWN"; break;
+  }
+  API_LEAVE (h);
+  return s;
+}

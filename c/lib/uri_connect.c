@@ -1,0 +1,171 @@
+/* uri_connect.c: nbd_connect_uri and nbd_get_uri, on top of the standalone
+ * parser in uri.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netdb.h>
+#include <linux/vm_sockets.h>
+
+#include "internal.h"
+
+int
+nbd_internal_remember_endpoint (struct nbd_handle *h, int transport, const char *host,
+                                const char *port, uint32_t cid, const char *socket)
+{
+  struct nbd_uri *u = calloc (1, sizeof *u);
+
+  if (!u) return -1;
+  u->transport = transport;
+  u->tls_verify_peer = -1;
+  u->cid = cid;
+  if ((host && !(u->host = strdup (host))) || (port && !(u->port = strdup (port))) ||
+      (socket && !(u->socket = strdup (socket)))) {
+    nbd_internal_free_uri (u);
+    free (u);
+    return -1;
+  }
+  if (h->uri_parts) { nbd_internal_free_uri (h->uri_parts); free (h->uri_parts); }
+  h->uri_parts = u;
+  return 0;
+}
+
+static int
+aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
+{
+  struct nbd_uri u;
+  char errbuf[256];
+  int r = -1;
+
+  if (nbd_internal_parse_uri (uri, &u, errbuf, sizeof errbuf) == -1) {
+    set_error (errno ? errno : EINVAL, "%s: %s", uri, errbuf);
+    return -1;
+  }
+  if (!(h->uri_allow_transports & (uint32_t) u.transport)) {
+    set_error (EPERM, "%s: this transport is not permitted by nbd_set_uri_allow_transports", uri);
+    goto out;
+  }
+  if (u.tls && h->uri_allow_tls == LIBNBD_TLS_DISABLE) {
+    set_error (EPERM, "%s: TLS URIs are not permitted by nbd_set_uri_allow_tls", uri);
+    goto out;
+  }
+  if (!u.tls && h->uri_allow_tls == LIBNBD_TLS_REQUIRE) {
+    set_error (EPERM, "%s: the URI must use TLS (nbd_set_uri_allow_tls)", uri);
+    goto out;
+  }
+  if (u.tls) {
+    set_error (ENOTSUP, "%s: the URI requires TLS, which this build of libnbd does not support",
+               uri);
+    goto out;
+  }
+  if (strlen (u.export_name) > NBD_MAX_STRING) {
+    set_error (ENAMETOOLONG, "%s: export name too long", uri);
+    goto out;
+  }
+  free (h->export_name);
+  h->export_name = strdup (u.export_name);
+  if (!h->export_name) { set_error (ENOMEM, "out of memory"); goto out; }
+
+  switch (u.transport) {
+  case NBD_URI_UNIX: {
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    if (strlen (u.socket) >= sizeof sun.sun_path) {
+      set_error (ENAMETOOLONG, "%s: socket path too long", uri);
+      goto out;
+    }
+    strcpy (sun.sun_path, u.socket);
+    nbd_internal_remember_endpoint (h, NBD_URI_UNIX, NULL, NULL, 0, u.socket);
+    r = nbd_internal_start_connect (h, AF_UNIX, (struct sockaddr *) &sun, sizeof sun);
+    break;
+  }
+  case NBD_URI_VSOCK: {
+    struct sockaddr_vm svm;
+    char *end;
+    unsigned long port = strtoul (u.port, &end, 10);
+    if (*end || port > UINT32_MAX) {
+      set_error (EINVAL, "%s: invalid vsock port", uri);
+      goto out;
+    }
+    memset (&svm, 0, sizeof svm);
+    svm.svm_family = AF_VSOCK;
+    svm.svm_cid = u.cid;
+    svm.svm_port = (uint32_t) port;
+    nbd_internal_remember_endpoint (h, NBD_URI_VSOCK, NULL, u.port, u.cid, NULL);
+    r = nbd_internal_start_connect (h, AF_VSOCK, (struct sockaddr *) &svm, sizeof svm);
+    break;
+  }
+  default: {
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_ADDRCONFIG };
+    int e = getaddrinfo (u.host, u.port, &hints, &h->ai_list);
+    if (e != 0) {
+      h->ai_list = NULL;
+      set_error (e == EAI_SYSTEM ? errno : ENOENT, "getaddrinfo: %s:%s: %s",
+                 u.host, u.port, gai_strerror (e));
+      goto out;
+    }
+    nbd_internal_remember_endpoint (h, NBD_URI_TCP, u.host, u.port, 0, NULL);
+    h->ai_next = h->ai_list;
+    nbd_internal_connect_tcp_addresses (h);
+    r = h->state == ST_DEAD ? -1 : 0;
+    break;
+  }
+  }
+ out:
+  nbd_internal_free_uri (&u);
+  return r;
+}
+
+NBD_API int
+nbd_aio_connect_uri (struct nbd_handle *h, const char *uri)
+{
+  int r;
+  API_ENTER (h, "nbd_aio_connect_uri");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  if (!uri) { set_error (EFAULT, "uri cannot be NULL"); API_LEAVE (h); return -1; }
+  r = aio_connect_uri_locked (h, uri);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API int
+nbd_connect_uri (struct nbd_handle *h, const char *uri)
+{
+  int r;
+  API_ENTER (h, "nbd_connect_uri");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  if (!uri) { set_error (EFAULT, "uri cannot be NULL"); API_LEAVE (h); return -1; }
+  r = aio_connect_uri_locked (h, uri);
+  if (r == 0) r = nbd_internal_wait_connected (h);
+  API_LEAVE (h);
+  return r;
+}
+
+NBD_API char *
+nbd_get_uri (struct nbd_handle *h)
+{
+  char *r = NULL;
+  struct nbd_uri u;
+
+  API_ENTER (h, "nbd_get_uri");
+  CHECK_STATE (h, PERMIT_AFTER_CREATED, NULL);
+  if (!h->uri_parts) {
+    set_error (ENOTSUP, "cannot construct a URI for this connection (it was not made "
+               "over TCP, a Unix socket or vsock)");
+    API_LEAVE (h);
+    return NULL;
+  }
+  u = *h->uri_parts;
+  u.export_name = h->export_name;
+  u.tls = h->tls == LIBNBD_TLS_REQUIRE;
+  u.tls_username = h->tls_username;
+  u.tls_psk_file = h->tls_psk_file;
+  u.tls_certificates = h->tls_certificates;
+  u.tls_verify_peer = h->tls_verify_peer ? -1 : 0;
+  r = nbd_internal_build_uri (&u);
+  if (!r) set_error (errno ? errno : ENOMEM, "cannot construct a URI");
+  API_LEAVE (h);
+  return r;
+}

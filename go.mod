@@ -1,0 +1,3 @@
+module github.com/nbd-cleanroom/libnbd
+
+go 1.21
