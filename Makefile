@@ -75,3 +75,17 @@ clean:
 
 check: lib $(CHECK_TARGETS)
 	@echo "make check: all test suites passed"
+
+# make demo: a private nbdkit and the example client that shows the seed calls.
+DEMO_BIN := $(BUILD)/examples/demo
+$(DEMO_BIN): c/examples/demo.c $(SHLIB) $(INCDIR)/libnbd.h
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(WARN) -I$(INCDIR) -o $@ $< -L$(LIBDIR) -lnbd -Wl,-rpath,$(abspath $(LIBDIR))
+
+demo: lib $(DEMO_BIN)
+	@command -v nbdkit >/dev/null || { echo "make demo needs nbdkit (apt-get install nbdkit)"; exit 1; }
+	@dir=$$(mktemp -d); \
+	 nbdkit -f --exit-with-parent -U $$dir/sock -P $$dir/pid memory 64M & \
+	 for i in $$(seq 100); do [ -S $$dir/sock ] && break; sleep 0.05; done; \
+	 $(DEMO_BIN) $$dir/sock; rc=$$?; \
+	 kill $$(cat $$dir/pid) 2>/dev/null; rm -rf $$dir; exit $$rc

@@ -90,17 +90,19 @@ nbd_internal_cmd_complete (struct nbd_handle *h, struct command *c)
     pthread_cond_broadcast (&h->cond);
     return;
   }
-  FREE_CALLBACK (c->chunk);
-  FREE_CALLBACK (c->extent);
+  /* Callbacks are called at most once; their .free runs when the command
+   * retires (here if the completion callback retires it, else in
+   * nbd_aio_command_completed or nbd_close). */
+  c->chunk.callback = NULL;
+  c->extent.callback = NULL;
   if (c->completion.callback) {
     int r = c->completion.callback (c->completion.user_data, &err);
-    FREE_CALLBACK (c->completion);
-    if (r == 1) {               /* the caller retired it in the callback */
+    c->completion.callback = NULL;
+    if (r == 1) {
       nbd_internal_cmd_free (h, c);
       return;
     }
   }
-  FREE_CALLBACK (c->completion);
   c->next = NULL;
   if (h->done_tail) h->done_tail->next = c; else h->done_head = c;
   h->done_tail = c;

@@ -55,8 +55,7 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
   if (st & LIBNBD_STRICT_COMMANDS) {
     uint16_t ef = h->eflags;
     const char *missing = NULL;
-    if ((type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES) &&
-        (ef & NBD_FLAG_READ_ONLY)) {
+    if (type == NBD_CMD_WRITE && (ef & NBD_FLAG_READ_ONLY)) {
       set_error (EPERM, "server does not support write operations (the export is read-only)");
       return -1;
     }
@@ -69,10 +68,18 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
       missing = "the DF flag";
     else if ((flags & LIBNBD_CMD_FLAG_FAST_ZERO) && !(ef & NBD_FLAG_SEND_FAST_ZERO))
       missing = "the FAST_ZERO flag";
-    else if (type == NBD_CMD_BLOCK_STATUS && h->nr_meta == 0)
-      missing = "block status (no meta context was negotiated)";
+    if (type == NBD_CMD_BLOCK_STATUS && (!h->sr_negotiated || h->nr_meta == 0)) {
+      set_error (ENOTSUP, "server does not support block status (%s)",
+                 h->sr_negotiated ? "no meta context was negotiated"
+                                  : "structured replies were not negotiated");
+      return -1;
+    }
     if (missing) {
       set_error (EINVAL, "server does not support %s", missing);
+      return -1;
+    }
+    if ((type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES) && (ef & NBD_FLAG_READ_ONLY)) {
+      set_error (EPERM, "server does not support write operations (the export is read-only)");
       return -1;
     }
   }
@@ -83,7 +90,8 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
     }
     if ((st & LIBNBD_STRICT_BOUNDS) &&
         (offset > h->size || count > h->size - offset)) {
-      set_error (EINVAL, "request out of bounds: offset %llu + count %llu > export size %llu",
+      /* libnbd reports writing past the end as ENOSPC. */
+      set_error (type == NBD_CMD_WRITE ? ENOSPC : EINVAL, "request out of bounds: offset %llu + count %llu > export size %llu",
                  (unsigned long long) offset, (unsigned long long) count,
                  (unsigned long long) h->size);
       return -1;
@@ -145,10 +153,16 @@ issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
        nbd_completion_callback *completion, nbd_chunk_callback *chunk,
        nbd_extent_callback *extent)
 {
-  struct command *c;
+  struct command *c = NULL;
 
-  if (check_request (h, type, offset, count, flags) == -1 ||
-      (c = nbd_internal_cmd_alloc (h)) == NULL) {
+  if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) && buf == NULL) {
+    set_error (EFAULT, "buf cannot be NULL");
+    c = NULL;
+  }
+  else if (check_request (h, type, offset, count, flags) == -1 ||
+      (c = nbd_internal_cmd_alloc (h)) == NULL)
+    c = NULL;
+  if (c == NULL) {
     if (completion) FREE_CALLBACK (*completion);
     if (chunk) FREE_CALLBACK (*chunk);
     if (extent) FREE_CALLBACK (*extent);

@@ -285,6 +285,6 @@ nbd_internal_free_cb (void (*fn) (void *), void *user_data)
 }
 #define FREE_CALLBACK(cb) \
   do { if ((cb).free) { void (*f_) (void *) = (cb).free; (cb).free = NULL; f_ ((cb).user_data); } \
-       (cb).callback = NULL; } while (0)
+       (cb).callback = NULL; (cb).user_data = NULL; } while (0)
 
 #endif /* NBD_INTERNAL_H */

@@ -166,6 +166,8 @@ process_simple (struct nbd_handle *h, const uint8_t *hdr)
     return protocol_error (h, "simple reply with an unknown cookie");
   if (h->sr_negotiated && c->type == NBD_CMD_READ)
     return protocol_error (h, "simple reply to a read after structured replies were negotiated");
+  if (c->type == NBD_CMD_BLOCK_STATUS && err == 0)
+    return protocol_error (h, "simple success reply to block status (extents need a structured reply)");
   if (err != 0) {
     c->error = nbd_internal_nbd_errno (err);
     nbd_internal_find_inflight (h, cookie, true);

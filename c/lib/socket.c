@@ -73,11 +73,15 @@ on_eof (struct nbd_handle *h)
     nbd_internal_set_closed (h);
   else if (h->state == ST_HS_OPT_REPLY && h->opt_current == NBD_OPT_ABORT)
     nbd_internal_set_closed (h);
-  else if (h->state == ST_HS_EXPORT_NAME)
+  else if (h->state == ST_HS_EXPORT_NAME && h->rstart == h->rend)
     set_dead (h, ENOENT, "server closed the connection after NBD_OPT_EXPORT_NAME "
               "(the export name was probably rejected)");
+  else if (h->state == ST_TRANSMISSION && h->rphase == RP_HEADER && h->rhdr_len == 0)
+    /* Between replies: the connection is simply gone. */
+    set_dead (h, ENOTCONN, "server closed the connection with %d command(s) in flight",
+              h->nr_inflight);
   else
-    set_dead (h, ECONNRESET, "server closed the connection unexpectedly (state %s)",
+    set_dead (h, ECONNRESET, "server closed the connection in the middle of a message (state %s)",
               nbd_internal_state_name (h->state));
 }
 

@@ -12,7 +12,7 @@ const char *
 nbd_internal_state_name (enum nbd_state st)
 {
   switch (st) {
-  case ST_CREATED: return "CREATED";
+  case ST_CREATED: return "START";
   case ST_CONNECTING: return "CONNECT.CONNECTING";
   case ST_HS_MAGIC: return "MAGIC.RECV_MAGIC";
   case ST_HS_OLDSTYLE: return "OLDSTYLE.RECV_REMAINING";
@@ -106,11 +106,11 @@ nbd_internal_state_error (struct nbd_handle *h, enum nbd_permit p)
   case PERMIT_AFTER_CREATED: want = "the handle must have started connecting"; err = ENOTCONN; break;
   default: want = "the call is not permitted now"; break;
   }
-  if (h->state == ST_DEAD && err == ENOTCONN && h->dead_msg)
-    set_error (err, "invalid state: %s: %s (the connection failed: %s)",
-               nbd_internal_state_name (h->state), want, h->dead_msg);
-  else
-    set_error (err, "invalid state: %s: %s", nbd_internal_state_name (h->state), want);
+  /* As libnbd: a handle that never connected says ENOTCONN; any other
+   * wrong state (including shut down or dead) is EINVAL. */
+  if (err == ENOTCONN || err == ESHUTDOWN)
+    err = is_created (h) ? ENOTCONN : EINVAL;
+  set_error (err, "invalid state: %s: %s", nbd_internal_state_name (h->state), want);
   return -1;
 }
 
@@ -197,7 +197,7 @@ nbd_connection_state (struct nbd_handle *h)
 
   API_ENTER (h, "nbd_connection_state");
   switch (h->state) {
-  case ST_CREATED: s = "CREATED: handle has not started connecting"; break;
+  case ST_CREATED: s = "START: handle has not started connecting"; break;
   case ST_CONNECTING: s = "CONNECT.CONNECTING: waiting for the socket to connect"; break;
   case ST_HS_MAGIC: s = "MAGIC.RECV_MAGIC: waiting for the server greeting"; break;
   case ST_HS_OLDSTYLE: s = "OLDSTYLE.RECV_REMAINING: receiving the oldstyle greeting"; break;
