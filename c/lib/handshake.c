@@ -238,7 +238,7 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
       return;
     }
     nbd_internal_reset_info (h);
-    if (err == ENOTSUP && opt == NBD_OPT_GO) {
+    if (h->opt_reptype == NBD_REP_ERR_UNSUP && opt == NBD_OPT_GO) {
       /* Old server: fall back to NBD_OPT_EXPORT_NAME. */
       debug (h, "server lacks NBD_OPT_GO, falling back to NBD_OPT_EXPORT_NAME");
       send_export_name (h);
@@ -332,12 +332,16 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
   if (type & NBD_REP_ERR_BIT) {
     char msg[NBD_MAX_STRING + 128];
     int err = rep_errno (type);
-    int n = snprintf (msg, sizeof msg, "server replied with error to %s", oname);
+    int n = type == NBD_REP_ERR_TLS_REQD
+      ? snprintf (msg, sizeof msg, "handshake: server requires TLS encryption first")
+      : snprintf (msg, sizeof msg, "server replied with error to %s: %s", oname, strerror (err));
     if (len > 0)
       snprintf (msg + n, sizeof msg - n, ": %.*s", (int) len, (const char *) data);
     debug (h, "%s", msg);
     if (opt == NBD_OPT_ABORT) { option_finished (h, 0, NULL); return 0; }
+    h->opt_reptype = type;
     option_finished (h, err, msg);
+    h->opt_reptype = 0;
     return h->state == ST_DEAD ? -1 : 0;
   }
 

@@ -120,6 +120,7 @@ struct nbd_handle {
   uint32_t uri_allow_transports;
   int uri_allow_tls;
   bool uri_allow_local_file;
+  bool uri_username_set;      /* the username came from a URI: nbd_get_uri shows it */
   char **req_meta;            /* contexts asked for with nbd_add_meta_context */
   size_t nr_req_meta;
   struct nbd_uri *uri_parts;  /* where we connected, for nbd_get_uri; owned */
@@ -152,6 +153,7 @@ struct nbd_handle {
   uint32_t opt_final;         /* what the current sequence ends with: GO, INFO, ... */
   bool opt_user;              /* started by an nbd_(aio_)opt_* call */
   int opt_err;                /* errno of the finished option, 0 = success */
+  uint32_t opt_reptype;       /* the error reply type that ended it, if any */
   char *opt_err_msg;
   int opt_count;              /* items reported by LIST / LIST_META_CONTEXT */
   bool opt_done;              /* the user's option call has finished */

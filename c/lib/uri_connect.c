@@ -67,6 +67,17 @@ aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
   free (h->export_name);
   h->export_name = strdup (u.export_name);
   if (!h->export_name) { set_error (ENOMEM, "out of memory"); goto out; }
+  /* TLS details in the URI are remembered (and reported by nbd_get_uri)
+   * even though this build cannot use them. */
+  if (u.tls_username) {
+    free (h->tls_username); h->tls_username = u.tls_username; u.tls_username = NULL;
+    h->uri_username_set = true;
+  }
+  if (u.tls_psk_file) { free (h->tls_psk_file); h->tls_psk_file = u.tls_psk_file; u.tls_psk_file = NULL; }
+  if (u.tls_certificates) {
+    free (h->tls_certificates); h->tls_certificates = u.tls_certificates; u.tls_certificates = NULL;
+  }
+  if (u.tls_verify_peer >= 0) h->tls_verify_peer = u.tls_verify_peer;
 
   switch (u.transport) {
   case NBD_URI_UNIX: {
@@ -160,7 +171,7 @@ nbd_get_uri (struct nbd_handle *h)
   u = *h->uri_parts;
   u.export_name = h->export_name;
   u.tls = h->tls == LIBNBD_TLS_REQUIRE;
-  u.tls_username = h->tls_username;
+  u.tls_username = h->uri_username_set ? h->tls_username : NULL;
   u.tls_psk_file = h->tls_psk_file;
   u.tls_certificates = h->tls_certificates;
   u.tls_verify_peer = h->tls_verify_peer ? -1 : 0;
