@@ -79,6 +79,8 @@ nbd_internal_cmd_complete (struct nbd_handle *h, struct command *c)
 {
   int err = c->error;
 
+  if (c->type == NBD_CMD_READ && c->count >= NBD_BIG_READ)
+    h->nr_big_reads--;
   /* With pread_initialize the caller never sees stale memory, even after a
    * failed read: zeroing on failure gives that guarantee without paying
    * for a memset on every successful read. */
@@ -154,11 +156,7 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout)
   if (nbd_internal_flush (h) == -1)
     return -1;
   dir = nbd_internal_direction (h);
-  if (dir == 0) {
-    if (h->state == ST_DEAD) {
-      set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection is dead");
-      return -1;
-    }
+  if (dir == 0 || h->fd < 0) {
     set_error (EINVAL, "invalid state: %s: nothing to wait for",
                nbd_internal_state_name (h->state));
     return -1;
@@ -180,6 +178,10 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout)
   saved = r == -1 ? errno : 0;
   pthread_mutex_lock (&h->lock);
   h->poller_active = false;
+  if (h->deferred_close_fd >= 0) {
+    close (h->deferred_close_fd);
+    h->deferred_close_fd = -1;
+  }
   if (r == -1) {
     if (saved == EINTR) return 0;
     set_error (saved, "poll: %s", strerror (saved));
@@ -219,13 +221,15 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *, void *), voi
     if (h->state == ST_DEAD || h->state == ST_CLOSED || h->state == ST_CREATED)
       return 0;
     if (h->poller_active) {
+      /* Several threads share the connection: from now on the poller
+       * also watches an eventfd so that it can be told to send. */
+      if (h->wake_fd < 0)
+        h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
       h->waiters++;
       pthread_cond_wait (&h->cond, &h->lock);
       h->waiters--;
       continue;
     }
-    if (h->wake_fd < 0)
-      h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     r = nbd_internal_poll_once (h, -1);
     if (h->waiters)
       pthread_cond_broadcast (&h->cond);
@@ -310,6 +314,12 @@ static int
 notify (struct nbd_handle *h, bool readable)
 {
   int r = 0;
+
+  if (h->fd < 0 || nbd_internal_direction (h) == 0) {
+    set_error (EINVAL, "invalid state: %s: the handle is not waiting for I/O",
+               nbd_internal_state_name (h->state));
+    return -1;
+  }
 
   if (h->state == ST_CONNECTING)
     r = nbd_internal_on_writable (h);

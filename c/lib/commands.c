@@ -38,18 +38,21 @@ command_name (uint16_t type)
 }
 
 static int
-check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count, uint32_t flags)
+check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
+               uint32_t flags, bool structured)
 {
   uint32_t st = h->strict;
+  /* DF only means something to a read that reports chunks. */
+  uint32_t allowed = allowed_flags (type) & (type == NBD_CMD_READ && !structured ? 0 : ~0U);
   bool ranged = type != NBD_CMD_FLUSH;
 
   if (flags > 0xffff) {
     set_error (EINVAL, "flags: 0x%x does not fit the protocol's 16 bits", flags);
     return -1;
   }
-  if ((st & LIBNBD_STRICT_FLAGS) && (flags & ~allowed_flags (type))) {
-    set_error (EINVAL, "flags: 0x%x is not valid for a %s command",
-               flags & ~allowed_flags (type), command_name (type));
+  if ((st & LIBNBD_STRICT_FLAGS) && (flags & ~allowed)) {
+    set_error (EINVAL, "flags: 0x%x is not valid for this %s call",
+               flags & ~allowed, command_name (type));
     return -1;
   }
   if (st & LIBNBD_STRICT_COMMANDS) {
@@ -137,11 +140,15 @@ enqueue (struct nbd_handle *h, struct command *c)
   h->sendq_tail = c;
   h->nr_sendq++;
   h->sendq_bytes += NBD_REQUEST_SIZE + (c->type == NBD_CMD_WRITE ? c->count : 0);
-  /* Send at once unless earlier requests are still waiting for socket
-   * space; then whoever polls for POLLOUT sends them all together. */
-  if (was_idle)
-    nbd_internal_flush (h);
-  else if (h->poller_active)
+  if (c->type == NBD_CMD_READ && c->count >= NBD_BIG_READ)
+    h->nr_big_reads++;
+  /* When nothing is in flight, send at once: nobody else would.  While
+   * replies are still due, an aio request waits for the event loop (the
+   * next nbd_poll, nbd_aio_get_direction or notify call, or the processing
+   * of the next reply), so a burst of requests leaves in one sendmsg.
+   * Sync callers and a big backlog always push immediately. */
+  if ((was_idle && (c->sync || h->nr_inflight == 0)) ||
+      c->type == NBD_CMD_DISC || h->sendq_bytes >= NBD_SEND_BATCH_BYTES)
     nbd_internal_flush (h);
 }
 
@@ -159,7 +166,11 @@ issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
     set_error (EFAULT, "buf cannot be NULL");
     c = NULL;
   }
-  else if (check_request (h, type, offset, count, flags) == -1 ||
+  else if ((chunk && !chunk->callback) || (extent && !extent->callback)) {
+    set_error (EFAULT, "%s cannot be NULL", chunk ? "chunk callback" : "extent callback");
+    c = NULL;
+  }
+  else if (check_request (h, type, offset, count, flags, chunk != NULL) == -1 ||
       (c = nbd_internal_cmd_alloc (h)) == NULL)
     c = NULL;
   if (c == NULL) {

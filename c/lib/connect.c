@@ -80,8 +80,16 @@ nbd_internal_connect_tcp_addresses (struct nbd_handle *h)
     h->connect_errno = errno;
     close (fd);
   }
-  set_dead (h, h->connect_errno ? h->connect_errno : ECONNREFUSED,
-            "connect: %s", strerror (h->connect_errno ? h->connect_errno : ECONNREFUSED));
+  /* As libnbd does for TCP: when every address failed, the handle is new
+   * again and may be used for another connect. */
+  {
+    int err = h->connect_errno ? h->connect_errno : ECONNREFUSED;
+    if (h->fd >= 0) { close (h->fd); h->fd = -1; }
+    if (h->ai_list) { freeaddrinfo (h->ai_list); h->ai_list = h->ai_next = NULL; }
+    h->state = ST_CREATED;
+    h->connect_errno = err;
+    set_error (err, "connect: %s", strerror (err));
+  }
 }
 
 /* Starts a non-blocking connect of a new socket; -1 (handle dead) if the
@@ -133,7 +141,7 @@ nbd_internal_connect_progress (struct nbd_handle *h)
   if (err == EINPROGRESS || err == EAGAIN)
     return;
   h->connect_errno = err;
-  if (h->ai_next) {
+  if (h->ai_list) {             /* TCP: try the next address, if any */
     close (h->fd);
     h->fd = -1;
     nbd_internal_connect_tcp_addresses (h);
@@ -157,6 +165,11 @@ nbd_internal_wait_connected (struct nbd_handle *h)
     return -1;
   if (h->state == ST_TRANSMISSION || h->state == ST_NEGOTIATING)
     return 0;
+  if (h->state == ST_CREATED) {
+    set_error (h->connect_errno ? h->connect_errno : ECONNREFUSED, "connect: %s",
+               strerror (h->connect_errno ? h->connect_errno : ECONNREFUSED));
+    return -1;
+  }
   set_error (h->dead_errno ? h->dead_errno : ENOTCONN, "%s",
              h->dead_msg ? h->dead_msg : "the server closed the connection");
   return -1;
@@ -263,7 +276,7 @@ aio_connect_tcp_locked (struct nbd_handle *h, const char *host, const char *port
   h->connect_errno = 0;
   nbd_internal_remember_endpoint (h, NBD_URI_TCP, host, port, 0, NULL);
   nbd_internal_connect_tcp_addresses (h);
-  return h->state == ST_DEAD ? -1 : 0;
+  return h->state == ST_DEAD || h->state == ST_CREATED ? -1 : 0;
 }
 
 NBD_API int

@@ -37,6 +37,7 @@ nbd_create (void)
   pthread_mutex_init (&h->lock, NULL);
   pthread_cond_init (&h->cond, NULL);
   h->fd = -1;
+  h->deferred_close_fd = -1;
   h->wake_fd = -1;
   h->state = ST_CREATED;
   h->request_sr = true;

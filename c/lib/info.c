@@ -10,7 +10,7 @@ static int
 need_info (struct nbd_handle *h)
 {
   if (!h->have_info) {
-    set_error (ENOTCONN, "the server has not sent export information yet "
+    set_error (EINVAL, "the server has not sent export information yet "
                "(call nbd_opt_info or nbd_opt_go first)");
     return -1;
   }
@@ -116,8 +116,11 @@ info_string (struct nbd_handle *h, const char *call, bool canonical, const char 
   API_ENTER (h, call);
   CHECK_STATE (h, PERMIT_NEG_CONN_CLOSED, NULL);
   value = canonical ? h->canonical_name : h->description;
-  if (canonical && h->have_info)
-    fallback = h->export_name;
+  if (!h->have_info) {
+    set_error (EINVAL, "the server has not sent export information yet");
+    API_LEAVE (h);
+    return NULL;
+  }
   if (value || fallback) {
     r = strdup (value ? value : fallback);
     if (!r) set_error (ENOMEM, "out of memory");
@@ -131,7 +134,6 @@ info_string (struct nbd_handle *h, const char *call, bool canonical, const char 
 NBD_API char *
 nbd_get_canonical_export_name (struct nbd_handle *h)
 {
-  /* Without NBD_INFO_NAME the name we asked for is the canonical one. */
   return info_string (h, "nbd_get_canonical_export_name", true,
                       "the server has not sent export information yet");
 }

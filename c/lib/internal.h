@@ -28,6 +28,10 @@
 #define NBD_RBUF_SIZE         (256 * 1024)
 /* Upper bound on one block-status chunk payload we are willing to buffer. */
 #define NBD_MAX_BS_PAYLOAD    (4 + 8 * (1U << 20))
+/* Reads at least this large are received straight into the caller's buffer;
+ * while any is outstanding, reply headers are read in small pieces so the
+ * payload that follows is not copied through rbuf. */
+#define NBD_BIG_READ          (64 * 1024)
 /* Queue this many bytes before sending without waiting for the event loop. */
 #define NBD_SEND_BATCH_BYTES  (256 * 1024)
 
@@ -127,7 +131,8 @@ struct nbd_handle {
 
   /* connection */
   enum nbd_state state;
-  int fd;                     /* owned; closed in nbd_close */
+  int fd;                     /* owned; closed on DEAD/CLOSED or in nbd_close */
+  int deferred_close_fd;      /* closed once the poller returns, or -1 */
   pid_t pid;                  /* subprocess of connect_command, or 0 */
   char *sa_tmpdir, *sa_sockpath; /* systemd socket activation scratch */
   struct addrinfo *ai_list, *ai_next;
@@ -188,6 +193,7 @@ struct nbd_handle {
   struct command *inflight_head, *inflight_tail; /* sent, awaiting reply */
   struct command *done_head, *done_tail;    /* completed, not retired */
   int nr_sendq, nr_inflight, nr_done;
+  int nr_big_reads;           /* queued or in-flight reads >= NBD_BIG_READ */
   struct command *free_cmds;  /* recycled command records */
   int nr_free_cmds;
   bool disc_queued, disc_sent;
@@ -213,6 +219,7 @@ extern bool nbd_internal_permits (struct nbd_handle *h, enum nbd_permit p);
 extern int nbd_internal_state_error (struct nbd_handle *h, enum nbd_permit p);
 extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...) NBD_PRINTF (3, 4);
 extern void nbd_internal_set_closed (struct nbd_handle *h);
+extern void nbd_internal_close_socket (struct nbd_handle *h);
 extern bool nbd_internal_is_handshaking (const struct nbd_handle *h);
 extern unsigned nbd_internal_direction (struct nbd_handle *h);
 #define set_dead nbd_internal_set_dead

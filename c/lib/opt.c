@@ -66,6 +66,12 @@ opt_call (struct nbd_handle *h, const char *name, uint32_t opt, bool sync,
     API_LEAVE (h);
     return -1;
   }
+  if ((list && !list->callback) || (ctx && !ctx->callback)) {
+    set_error (EFAULT, "%s cannot be NULL", list ? "list_callback" : "context_callback");
+    free_opt_args (completion, list, ctx);
+    API_LEAVE (h);
+    return -1;
+  }
   if (opt == NBD_OPT_LIST_META_CONTEXT && !h->sr_negotiated) {
     set_error (ENOTSUP, "server does not support structured replies, "
                "so it cannot list meta contexts");
@@ -161,7 +167,8 @@ nbd_add_meta_context (struct nbd_handle *h, const char *name)
   CHECK_STATE (h, PERMIT_CREATED_NEGOTIATING, -1);
   if (!name) { set_error (EFAULT, "name cannot be NULL"); API_LEAVE (h); return -1; }
   if (strlen (name) > NBD_MAX_STRING || name[0] == 0) {
-    set_error (EINVAL, "meta context name must be 1 to %d bytes", NBD_MAX_STRING);
+    set_error (strlen (name) ? ENAMETOOLONG : EINVAL,
+               "meta context name must be 1 to %d bytes", NBD_MAX_STRING);
     API_LEAVE (h);
     return -1;
   }

@@ -16,6 +16,9 @@
 #define MAX_SEND_IOV 64
 /* Payloads at least this large are received without bouncing through rbuf. */
 #define DIRECT_RECV_MIN 16384
+/* Header read size while big reads are outstanding: a chunk header plus
+ * the OFFSET_DATA offset. */
+#define SMALL_RECV 28
 
 int
 nbd_internal_wbuf_append (struct nbd_handle *h, const void *p, size_t n)
@@ -104,8 +107,9 @@ nbd_internal_on_readable (struct nbd_handle *h)
         dlen >= DIRECT_RECV_MIN) {
       /* Large payload: receive into the caller's buffer, and whatever
        * follows it into rbuf, with one call. */
-      struct iovec iov[2] = { { dest, dlen }, { h->rbuf, NBD_RBUF_SIZE } };
-      want = dlen + NBD_RBUF_SIZE;
+      size_t tail = h->nr_big_reads > 0 ? SMALL_RECV : NBD_RBUF_SIZE;
+      struct iovec iov[2] = { { dest, dlen }, { h->rbuf, tail } };
+      want = dlen + tail;
       n = readv (h->fd, iov, 2);
       if (n > 0) {
         size_t d = (size_t) n < dlen ? (size_t) n : dlen;
@@ -120,6 +124,9 @@ nbd_internal_on_readable (struct nbd_handle *h)
         h->rstart = 0;
       }
       want = NBD_RBUF_SIZE - h->rend;
+      if (h->nr_big_reads > 0 && h->state == ST_TRANSMISSION && h->rphase == RP_HEADER &&
+          want > SMALL_RECV)
+        want = SMALL_RECV;
       n = recv (h->fd, h->rbuf + h->rend, want, 0);
       if (n > 0) h->rend += n;
     }
@@ -143,8 +150,12 @@ nbd_internal_on_readable (struct nbd_handle *h)
       if (h->woff < h->wlen && nbd_internal_flush (h) == -1) return -1;
     }
     if ((size_t) n < want)
-      return 0;               /* the kernel had no more for us */
+      break;                  /* the kernel had no more for us */
   }
+  /* Requests deferred while replies were due go out now. */
+  if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0)
+    return nbd_internal_flush (h);
+  return 0;
 }
 
 static int
@@ -268,7 +279,8 @@ nbd_internal_on_writable (struct nbd_handle *h)
 {
   if (h->state == ST_CONNECTING) {
     nbd_internal_connect_progress (h);
-    return h->state == ST_DEAD ? -1 : 0;
+    /* DEAD, or (TCP) back to CREATED after every address failed. */
+    return h->state == ST_DEAD || h->state == ST_CREATED ? -1 : 0;
   }
   return nbd_internal_flush (h);
 }

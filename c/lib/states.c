@@ -114,9 +114,9 @@ nbd_internal_state_error (struct nbd_handle *h, enum nbd_permit p)
   return -1;
 }
 
-/* Fatal error: every queued and in-flight command fails, the handle is dead.
- * The socket stays open (and owned) until nbd_close so that an fd number the
- * caller registered with its event loop is never reused behind its back. */
+/* Fatal error: every queued and in-flight command fails, the handle is dead
+ * and (as in libnbd) its socket is closed: nbd_aio_get_fd fails from now on.
+ * An event loop that registered the fd must drop it when the handle dies. */
 void
 nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...)
 {
@@ -136,9 +136,8 @@ nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...)
   h->dead_errno = errnum;
   h->state = ST_DEAD;
   nbd_internal_set_error_raw (errnum, msg);
-  if (h->fd >= 0)
-    shutdown (h->fd, SHUT_RDWR);
   nbd_internal_fail_all_commands (h, errnum);
+  nbd_internal_close_socket (h);
   if (h->opt_user && !h->opt_done) {
     h->opt_err = errnum;
     h->opt_done = true;
@@ -161,7 +160,24 @@ nbd_internal_set_closed (struct nbd_handle *h)
   debug (h, "connection closed");
   h->state = ST_CLOSED;
   nbd_internal_fail_all_commands (h, ENOTCONN);
+  nbd_internal_close_socket (h);
   pthread_cond_broadcast (&h->cond);
+}
+
+void
+nbd_internal_close_socket (struct nbd_handle *h)
+{
+  if (h->fd < 0)
+    return;
+  /* shutdown() wakes a thread blocked in poll() on this fd; the close
+   * waits until that thread is back, so the fd number cannot be reused
+   * while it is still being polled. */
+  shutdown (h->fd, SHUT_RDWR);
+  if (h->poller_active)
+    h->deferred_close_fd = h->fd;
+  else
+    close (h->fd);
+  h->fd = -1;
 }
 
 unsigned

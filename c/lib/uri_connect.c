@@ -120,7 +120,7 @@ aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
     nbd_internal_remember_endpoint (h, NBD_URI_TCP, u.host, u.port, 0, NULL);
     h->ai_next = h->ai_list;
     nbd_internal_connect_tcp_addresses (h);
-    r = h->state == ST_DEAD ? -1 : 0;
+    r = h->state == ST_DEAD || h->state == ST_CREATED ? -1 : 0;
     break;
   }
   }
