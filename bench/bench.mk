@@ -1,0 +1,59 @@
+# Benchmarks (issue 6): one C workload source built against our library and
+# against the system libnbd, driven by bench/run.py.  Not part of `make check`.
+#
+#   make bench                      full run (defaults: 5 rounds x 2 s per workload)
+#   make bench BENCH_ROUNDS=3 BENCH_SECONDS=1
+#   make bench-build                only build the two benchmark binaries
+#   make bench-syscalls             strace -c: syscalls per operation, both libraries
+#
+# Results: printed, and the final markdown table is saved to build/bench/results.md.
+
+BENCH_DIR      := $(BUILD)/bench
+BENCH_ROUNDS   ?= 5
+BENCH_SECONDS  ?= 2
+BENCH_ARGS     ?=
+BENCH_PYTHON   ?= python3
+BENCH_CFLAGS   := -O2 -g -Wall -Wextra -Werror -Wvla -std=gnu11 -pthread
+BENCH_MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+BENCH_SYS_LIB  := /usr/lib/$(BENCH_MULTIARCH)/libnbd.so.0
+BENCH_OURS     := $(BENCH_DIR)/nbdbench-ours
+BENCH_SYS      := $(BENCH_DIR)/nbdbench-sys
+
+.PHONY: bench-build bench-ours bench-sys bench-syscalls bench-sys-libnbd
+
+# Install Debian's libnbd-dev (the comparison baseline) if it is missing.
+bench-sys-libnbd:
+	@if [ ! -f /usr/include/libnbd.h ] || [ ! -e $(BENCH_SYS_LIB) ]; then \
+	  echo "bench: installing libnbd-dev (system libnbd baseline)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y libnbd-dev; \
+	  else sudo apt-get install -y libnbd-dev; fi; \
+	fi
+
+# Built against the system header and the system shared object only.
+$(BENCH_SYS): bench/nbdbench.c | bench-sys-libnbd
+	@mkdir -p $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -I/usr/include -o $@ $< $(BENCH_SYS_LIB) -ldl
+
+# Built against our header and library; rpath points at build/lib.
+$(BENCH_OURS): bench/nbdbench.c $(SHLIB) $(LIBDIR)/libnbd.so $(INCDIR)/libnbd.h
+	@mkdir -p $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -I$(INCDIR) -o $@ $< -L$(LIBDIR) \
+	  -Wl,-rpath,$(abspath $(LIBDIR)) -lnbd -ldl
+
+bench-sys: $(BENCH_SYS)
+bench-ours: $(BENCH_OURS)
+bench-build: bench-sys bench-ours
+
+# Our library may not build yet: then its column reads FAILED instead of
+# the whole run stopping.
+bench: bench-sys
+	@$(MAKE) --no-print-directory bench-ours || \
+	  echo "bench: our library or its benchmark binary did not build; its column will read FAILED"
+	$(BENCH_PYTHON) bench/run.py --ours $(BENCH_OURS) --sys $(BENCH_SYS) \
+	  --ours-libdir $(LIBDIR) --sys-libdir $(dir $(BENCH_SYS_LIB)) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
+	  --out $(BENCH_DIR)/results.md $(BENCH_ARGS)
+
+bench-syscalls: bench-sys
+	@$(MAKE) --no-print-directory bench-ours || true
+	$(BENCH_PYTHON) bench/run.py --ours $(BENCH_OURS) --sys $(BENCH_SYS) \
+	  --ours-libdir $(LIBDIR) --sys-libdir $(dir $(BENCH_SYS_LIB)) --syscalls --seconds 1 $(BENCH_ARGS)
