@@ -145,6 +145,11 @@ nbd_internal_on_readable (struct nbd_handle *h)
       ssize_t used = nbd_internal_feed (h, h->rbuf + h->rstart, h->rend - h->rstart);
       if (used < 0) return -1;
       h->rstart += used;
+      if (h->disc_sent && h->nr_inflight == 0 && h->state == ST_TRANSMISSION &&
+          h->rphase == RP_HEADER && h->rhdr_len == 0) {
+        nbd_internal_set_closed (h);
+        return 0;
+      }
       /* The handshake may have queued an answer: send it without waiting
        * for another trip through the event loop. */
       if (h->woff < h->wlen && nbd_internal_flush (h) == -1) return -1;
@@ -195,6 +200,10 @@ request_sent (struct nbd_handle *h, struct command *c)
     h->disc_sent = true;
     shutdown (h->fd, SHUT_WR);
     nbd_internal_cmd_free (h, c);
+    /* Nothing more will come that we care about: no need to wait a round
+     * trip for the server's EOF. */
+    if (h->nr_inflight == 0)
+      nbd_internal_set_closed (h);
     return;
   }
   if (h->inflight_tail) h->inflight_tail->next = c; else h->inflight_head = c;
