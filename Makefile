@@ -30,7 +30,7 @@ PCFILE := $(LIBDIR)/pkgconfig/libnbd.pc
 
 CHECK_TARGETS :=
 
-.PHONY: all lib check install demo clean bench fuzz check-asan check-valgrind check-tsan
+.PHONY: all lib check install demo clean bench fuzz check-asan check-valgrind check-tsan check-readme
 all: lib
 
 lib: $(SHLIB) $(LIBDIR)/libnbd.so $(STLIB) $(PCFILE)
@@ -62,7 +62,7 @@ install: lib
 	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/libnbd.so.$(SOVERSION)
 	ln -sf libnbd.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libnbd.so
 	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/libnbd.a
-	install -m 644 $(PCFILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/libnbd.pc
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PCFILE) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libnbd.pc
 
 clean:
 	rm -rf $(BUILD)
@@ -72,9 +72,6 @@ clean:
 -include go/go.mk
 -include bench/bench.mk
 -include c/tests/interop/interop.mk
-
-check: lib $(CHECK_TARGETS)
-	@echo "make check: all test suites passed"
 
 # make demo: a private nbdkit and the example client that shows the seed calls.
 DEMO_BIN := $(BUILD)/examples/demo
@@ -89,3 +86,27 @@ demo: lib $(DEMO_BIN)
 	 for i in $$(seq 100); do [ -S $$dir/sock ] && break; sleep 0.05; done; \
 	 $(DEMO_BIN) $$dir/sock; rc=$$?; \
 	 kill $$(cat $$dir/pid) 2>/dev/null; rm -rf $$dir; exit $$rc
+
+# make check-readme: the README's C example compiles against the installed
+# library (pkg-config) and runs against nbdkit.
+README_PREFIX := $(abspath $(BUILD)/readme-prefix)
+check-readme: lib
+	@rm -rf $(README_PREFIX) && $(MAKE) --no-print-directory install PREFIX=$(README_PREFIX) >/dev/null
+	@mkdir -p $(BUILD)/readme
+	@awk '/^```c$$/{n++; if (n==1) {p=1; next}} /^```$$/{p=0} p' README.md > $(BUILD)/readme/hello.c
+	@PKG_CONFIG_PATH=$(README_PREFIX)/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	 $(CC) $(WARN) -o $(BUILD)/readme/hello $(BUILD)/readme/hello.c $$(pkg-config --cflags --libs libnbd)
+	@dir=$$(mktemp -d); \
+	 nbdkit -f --exit-with-parent -U $$dir/sock -P $$dir/pid memory 1M & \
+	 for i in $$(seq 100); do [ -S $$dir/sock ] && break; sleep 0.05; done; \
+	 out=$$(LD_LIBRARY_PATH=$(README_PREFIX)/lib $(BUILD)/readme/hello $$dir/sock); rc=$$?; \
+	 lib=$$(LD_LIBRARY_PATH=$(README_PREFIX)/lib ldd $(BUILD)/readme/hello | awk '/libnbd/{print $$3}'); \
+	 kill $$(cat $$dir/pid) 2>/dev/null; rm -rf $$dir; \
+	 echo "check-readme: $$out (library $$lib)"; \
+	 [ $$rc = 0 ] && [ "$$out" = "export size 1048576, first byte A" ] && \
+	   case "$$lib" in $(README_PREFIX)/*) ;; *) echo "check-readme: wrong library"; exit 1;; esac
+CHECK_TARGETS += check-readme
+
+# Last, so that every fragment above has added its CHECK_TARGETS.
+check: lib $(CHECK_TARGETS)
+	@echo "make check: all test suites passed ($(CHECK_TARGETS))"
