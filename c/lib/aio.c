@@ -88,10 +88,8 @@ nbd_internal_cmd_complete (struct nbd_handle *h, struct command *c)
     memset (c->buf, 0, c->count);
 
   c->done = true;
-  if (c->sync) {
-    pthread_cond_broadcast (&h->cond);
-    return;
-  }
+  if (c->sync)
+    return;                   /* its waiter is woken by wake_waiters */
   /* Callbacks are called at most once; their .free runs when the command
    * retires (here if the completion callback retires it, else in
    * nbd_aio_command_completed or nbd_close). */
@@ -209,9 +207,28 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout)
   return 1;
 }
 
+/* After events were processed: wake each sleeping waiter whose condition
+ * now holds, and one more to take over polling (or all, when the
+ * connection ended). */
+void
+nbd_internal_wake_waiters (struct nbd_handle *h, bool all)
+{
+  struct waiter *w;
+  bool handed_over = h->poller_active;
+
+  for (w = h->waiters_list; w; w = w->next) {
+    if (all || w->done (h, w->arg))
+      pthread_cond_signal (&w->cond);
+    else if (!handed_over) {
+      pthread_cond_signal (&w->cond);
+      handed_over = true;
+    }
+  }
+}
+
 /* Blocks (lock held, released while polling) until done(h, arg).  Several
- * threads may wait at once: one polls, the others sleep on h->cond and are
- * woken whenever the poller has processed events. */
+ * threads may wait at once: one polls, the others sleep, each on its own
+ * condition variable, so a completion wakes only the thread it concerns. */
 static int
 wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *, void *), void *arg)
 {
@@ -221,21 +238,37 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *, void *), voi
     if (h->state == ST_DEAD || h->state == ST_CLOSED || h->state == ST_CREATED)
       return 0;
     if (h->poller_active) {
+      struct waiter w = { .done = done, .arg = arg }, **pp;
       /* Several threads share the connection: from now on the poller
        * also watches an eventfd so that it can be told to send. */
       if (h->wake_fd < 0)
         h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+      pthread_cond_init (&w.cond, NULL);
+      w.next = h->waiters_list;
+      h->waiters_list = &w;
       h->waiters++;
-      pthread_cond_wait (&h->cond, &h->lock);
+      pthread_cond_wait (&w.cond, &h->lock);
       h->waiters--;
+      for (pp = &h->waiters_list; *pp != &w; pp = &(*pp)->next)
+        ;
+      *pp = w.next;
+      pthread_cond_destroy (&w.cond);
       continue;
     }
     r = nbd_internal_poll_once (h, -1);
-    if (h->waiters)
-      pthread_cond_broadcast (&h->cond);
+    /* Keep the poller role while our own command is outstanding: only the
+     * threads whose wait is over need waking. */
+    if (h->waiters) {
+      h->poller_active = true;
+      nbd_internal_wake_waiters (h, false);
+      h->poller_active = false;
+    }
     if (r == -1 && h->state != ST_DEAD && h->state != ST_CLOSED)
       return -1;
   }
+  /* We are leaving: if we were the poller, someone else must take over. */
+  if (h->waiters && !h->poller_active)
+    nbd_internal_wake_waiters (h, false);
   return 0;
 }
 
@@ -273,7 +306,7 @@ nbd_poll (struct nbd_handle *h, int timeout)
   API_ENTER (h, "nbd_poll");
   r = nbd_internal_poll_once (h, timeout);
   if (h->waiters)
-    pthread_cond_broadcast (&h->cond);
+    nbd_internal_wake_waiters (h, false);
   if (r >= 0 && h->state == ST_DEAD) {
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
     r = -1;
@@ -330,7 +363,7 @@ notify (struct nbd_handle *h, bool readable)
   else
     r = nbd_internal_on_writable (h);
   if (h->waiters)
-    pthread_cond_broadcast (&h->cond);
+    nbd_internal_wake_waiters (h, false);
   if (h->state == ST_DEAD) {
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
     return -1;

@@ -35,7 +35,6 @@ nbd_create (void)
     return NULL;
   }
   pthread_mutex_init (&h->lock, NULL);
-  pthread_cond_init (&h->cond, NULL);
   h->fd = -1;
   h->deferred_close_fd = -1;
   h->wake_fd = -1;
@@ -110,7 +109,6 @@ nbd_close (struct nbd_handle *h)
   free (h->dead_msg); free (h->opt_err_msg);
   free (h->canonical_name); free (h->description);
   free (h->rbuf); free (h->wbuf); free (h->pbuf);
-  pthread_cond_destroy (&h->cond);
   pthread_mutex_destroy (&h->lock);
   free (h);
 }

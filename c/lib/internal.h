@@ -103,7 +103,7 @@ enum reply_phase {
 
 struct nbd_handle {
   pthread_mutex_t lock;
-  pthread_cond_t cond;        /* signalled when the poller role frees or a command completes */
+  struct waiter *waiters_list; /* sync callers sleeping while another thread polls */
 
   /* settings */
   char *name;
@@ -204,6 +204,15 @@ struct nbd_handle {
   int waiters;
 };
 
+/* A sync caller that sleeps while another thread polls.  It is woken
+ * alone: when what it waits for has happened, or to take over polling. */
+struct waiter {
+  struct waiter *next;
+  pthread_cond_t cond;
+  bool (*done) (struct nbd_handle *, void *);
+  void *arg;
+};
+
 /* ---- errors.c ----------------------------------------------------------- */
 extern void nbd_internal_set_call (const char *name);
 extern const char *nbd_internal_get_call (void);
@@ -279,6 +288,7 @@ extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_
 extern int nbd_internal_wait_command (struct nbd_handle *h, struct command *cmd);
 extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (struct nbd_handle *));
 extern int nbd_internal_poll_once (struct nbd_handle *h, int timeout);
+extern void nbd_internal_wake_waiters (struct nbd_handle *h, bool all);
 extern void nbd_internal_free_callbacks (struct command *cmd);
 
 /* ---- uri.c / uri_connect.c ------------------------------------------------ */

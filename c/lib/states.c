@@ -149,7 +149,7 @@ nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...)
     FREE_CALLBACK (h->opt_list_cb);
     FREE_CALLBACK (h->opt_ctx_cb);
   }
-  pthread_cond_broadcast (&h->cond);
+  nbd_internal_wake_waiters (h, true);
 }
 
 void
@@ -161,7 +161,7 @@ nbd_internal_set_closed (struct nbd_handle *h)
   h->state = ST_CLOSED;
   nbd_internal_fail_all_commands (h, ENOTCONN);
   nbd_internal_close_socket (h);
-  pthread_cond_broadcast (&h->cond);
+  nbd_internal_wake_waiters (h, true);
 }
 
 void
