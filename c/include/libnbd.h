@@ -294,9 +294,11 @@ extern int nbd_connect_tcp (struct nbd_handle *h, const char *hostname, const ch
 #define LIBNBD_HAVE_NBD_CONNECT_TCP 1
 extern int nbd_aio_connect_tcp (struct nbd_handle *h, const char *hostname, const char *port) LIBNBD_NONNULL(1, 2, 3);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT_TCP 1
-/* Ownership of sock: on success the library owns it (makes it non-blocking
- * and close-on-exec, closes it in nbd_close); if the call fails its state or
- * argument checks the caller still owns it. */
+/* Ownership of sock: once adopted the library owns it (makes it non-blocking
+ * and close-on-exec, and closes it in nbd_close, or earlier if the
+ * connection dies or is shut down).  If the call fails its state or argument
+ * checks, the caller still owns it.  A handshake that fails after adoption
+ * leaves the socket with the (now dead) handle. */
 extern int nbd_connect_socket (struct nbd_handle *h, int sock) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CONNECT_SOCKET 1
 extern int nbd_aio_connect_socket (struct nbd_handle *h, int sock) LIBNBD_NONNULL(1);
@@ -379,7 +381,9 @@ extern int nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offs
  * progress.  Returns 1 if progress was made, 0 on timeout, -1 on error. */
 extern int nbd_poll (struct nbd_handle *h, int timeout) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_POLL 1
-/* The fd stays owned by the library: never close it. */
+/* The fd stays owned by the library: never close it.  The library closes
+ * it when the connection dies or is shut down; drop it from your event
+ * loop then (nbd_aio_get_fd fails from that point on). */
 extern int nbd_aio_get_fd (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_GET_FD 1
 extern unsigned nbd_aio_get_direction (struct nbd_handle *h) LIBNBD_NONNULL(1);
