@@ -1,0 +1,227 @@
+/* Thread safety: one handle shared by many threads issuing sync
+ * commands; per-thread error state; many handles in parallel. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libnbd.h>
+#include <CUnit/CUnit.h>
+
+#include "harness.h"
+
+#define NTHREADS 8
+#define ITERS 100
+#define REGION (64 * 1024)
+
+struct worker {
+  struct nbd_handle *h;
+  const char *sock;
+  int id;
+  int failures;                 /* counted here: CUnit is not thread-safe */
+  char msg[256];
+};
+
+static void
+note (struct worker *w, const char *what)
+{
+  if (w->failures++ == 0)
+    snprintf (w->msg, sizeof w->msg, "thread %d: %s: %s (errno %d)", w->id,
+              what, nbd_get_error () ? nbd_get_error () : "-",
+              nbd_get_errno ());
+}
+
+static void *
+shared_worker (void *arg)
+{
+  struct worker *w = arg;
+  char *wb = malloc (REGION), *rb = malloc (REGION);
+  uint64_t off = (uint64_t) w->id * REGION;
+
+  for (int i = 0; i < ITERS; i++) {
+    size_t n = 512 + (size_t) ((i * 7919 + w->id * 131) % (REGION - 512));
+    h_fill (wb, n, (uint64_t) w->id * 1000 + i);
+    if (nbd_pwrite (w->h, wb, n, off, 0) == -1) {
+      note (w, "pwrite");
+      continue;
+    }
+    if (nbd_pread (w->h, rb, n, off, 0) == -1) {
+      note (w, "pread");
+      continue;
+    }
+    if (memcmp (wb, rb, n) != 0)
+      note (w, "data mismatch");
+    if (i % 10 == 0 && nbd_flush (w->h, 0) == -1)
+      note (w, "flush");
+  }
+  free (wb);
+  free (rb);
+  return NULL;
+}
+
+static void
+test_shared_handle (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  pthread_t t[NTHREADS];
+  struct worker w[NTHREADS];
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  h = h_connect_unix (&srv);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  for (int i = 0; i < NTHREADS; i++) {
+    w[i] = (struct worker) { .h = h, .id = i };
+    CU_ASSERT_EQUAL_FATAL (pthread_create (&t[i], NULL, shared_worker,
+                                           &w[i]), 0);
+  }
+  for (int i = 0; i < NTHREADS; i++) {
+    pthread_join (t[i], NULL);
+    if (w[i].failures)
+      fprintf (stderr, "\n  %s\n", w[i].msg);
+    CU_ASSERT_EQUAL (w[i].failures, 0);
+  }
+  CU_ASSERT_EQUAL (nbd_aio_in_flight (h), 0);
+  nbd_close (h);
+  h_stop (&srv);
+}
+
+static atomic_int go;
+
+/* Each thread provokes a different error over and over and checks that
+ * the error it reads back is its own. */
+static void *
+error_worker (void *arg)
+{
+  struct worker *w = arg;
+  char buf[512];
+
+  while (!atomic_load (&go))
+    ;
+  for (int i = 0; i < 2000; i++) {
+    int r, e;
+    const char *m;
+    if (w->id % 2 == 0) {
+      r = nbd_pread (w->h, buf, sizeof buf, 1ULL << 40, 0);  /* EINVAL */
+      e = nbd_get_errno ();
+      m = nbd_get_error ();
+      if (r != -1 || e != EINVAL || !h_has_prefix (m, "nbd_pread: "))
+        note (w, "own error (pread)");
+    }
+    else {
+      r = nbd_trim (w->h, 512, 0, 0xffff);                    /* EINVAL */
+      e = nbd_get_errno ();
+      m = nbd_get_error ();
+      if (r != -1 || e != EINVAL || !h_has_prefix (m, "nbd_trim: "))
+        note (w, "own error (trim)");
+      r = nbd_set_handle_name (w->h, H_NULL);                  /* EFAULT */
+      e = nbd_get_errno ();
+      m = nbd_get_error ();
+      if (r != -1 || e != EFAULT ||
+          !h_has_prefix (m, "nbd_set_handle_name: "))
+        note (w, "own error (EFAULT)");
+    }
+  }
+  return NULL;
+}
+
+static void
+test_thread_local_errors (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  pthread_t t[NTHREADS];
+  struct worker w[NTHREADS];
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  h = h_connect_unix (&srv);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  atomic_store (&go, 0);
+  for (int i = 0; i < NTHREADS; i++) {
+    w[i] = (struct worker) { .h = h, .id = i };
+    CU_ASSERT_EQUAL_FATAL (pthread_create (&t[i], NULL, error_worker,
+                                           &w[i]), 0);
+  }
+  atomic_store (&go, 1);
+  for (int i = 0; i < NTHREADS; i++) {
+    pthread_join (t[i], NULL);
+    if (w[i].failures)
+      fprintf (stderr, "\n  %s\n", w[i].msg);
+    CU_ASSERT_EQUAL (w[i].failures, 0);
+  }
+  CU_ASSERT (nbd_aio_is_ready (h));
+  nbd_close (h);
+  h_stop (&srv);
+}
+
+static void *
+own_handle_worker (void *arg)
+{
+  struct worker *w = arg;
+  struct nbd_handle *h = nbd_create ();
+  char wb[4096], rb[4096];
+
+  if (h == NULL || nbd_connect_unix (h, w->sock) == -1) {
+    note (w, "connect");
+    nbd_close (h);
+    return NULL;
+  }
+  for (int i = 0; i < 50; i++) {
+    h_fill (wb, sizeof wb, (uint64_t) w->id * 77 + i);
+    if (nbd_pwrite (h, wb, sizeof wb, (uint64_t) w->id * 4096, 0) == -1 ||
+        nbd_pread (h, rb, sizeof rb, (uint64_t) w->id * 4096, 0) == -1) {
+      note (w, "io");
+      break;
+    }
+    if (memcmp (wb, rb, sizeof wb) != 0)
+      note (w, "mismatch");
+  }
+  if (nbd_shutdown (h, 0) == -1)
+    note (w, "shutdown");
+  nbd_close (h);
+  return NULL;
+}
+
+static void
+test_many_handles (void)
+{
+  struct h_server srv;
+  pthread_t t[NTHREADS];
+  struct worker w[NTHREADS];
+  int fds0 = h_count_fds ();
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  for (int i = 0; i < NTHREADS; i++) {
+    w[i] = (struct worker) { .sock = srv.sock, .id = i };
+    CU_ASSERT_EQUAL_FATAL (pthread_create (&t[i], NULL, own_handle_worker,
+                                           &w[i]), 0);
+  }
+  for (int i = 0; i < NTHREADS; i++) {
+    pthread_join (t[i], NULL);
+    if (w[i].failures)
+      fprintf (stderr, "\n  %s\n", w[i].msg);
+    CU_ASSERT_EQUAL (w[i].failures, 0);
+  }
+  h_stop (&srv);
+  CU_ASSERT_EQUAL (h_count_fds (), fds0);
+}
+
+int
+main (void)
+{
+  CU_pSuite s;
+
+  if (h_init ("test_threads") == -1)
+    return 2;
+  s = h_add_suite ("threads");
+  if (s == NULL)
+    return h_cunit_fail ();
+  H_ADD_TEST (s, test_shared_handle);
+  H_ADD_TEST (s, test_thread_local_errors);
+  H_ADD_TEST (s, test_many_handles);
+  return h_run_all ();
+}
