@@ -169,7 +169,6 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout)
     fds[1].revents = 0;
     nfds = 2;
   }
-  saved = h->poller_active;
   h->poller_active = true;
   pthread_mutex_unlock (&h->lock);
   r = poll (fds, nfds, timeout);

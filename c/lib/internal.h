@@ -297,11 +297,6 @@ extern int nbd_internal_remember_endpoint (struct nbd_handle *h, int transport,
                                            uint32_t cid, const char *socket);
 
 /* ---- small helpers ------------------------------------------------------ */
-static inline void
-nbd_internal_free_cb (void (*fn) (void *), void *user_data)
-{
-  if (fn) fn (user_data);
-}
 #define FREE_CALLBACK(cb) \
   do { if ((cb).free) { void (*f_) (void *) = (cb).free; (cb).free = NULL; f_ ((cb).user_data); } \
        (cb).callback = NULL; (cb).user_data = NULL; } while (0)
