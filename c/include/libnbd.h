@@ -318,6 +318,11 @@ extern int nbd_aio_connect_systemd_socket_activation (struct nbd_handle *h, char
 /* addr is copied. */
 extern int nbd_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addrlen) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT 1
+/* Extension (not in libnbd): the blocking form of nbd_aio_connect.  It is
+ * exported under its own version node, so programs that use it need this
+ * library. */
+extern int nbd_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addrlen) LIBNBD_NONNULL(1, 2);
+#define LIBNBD_HAVE_NBD_CONNECT 1
 extern int nbd_kill_subprocess (struct nbd_handle *h, int signum) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_KILL_SUBPROCESS 1
 

@@ -320,6 +320,23 @@ nbd_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t le
   return r;
 }
 
+NBD_API int
+nbd_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
+{
+  int r;
+  API_ENTER (h, "nbd_connect");
+  CHECK_STATE (h, PERMIT_CREATED, -1);
+  if (!addr || len < sizeof (sa_family_t) || len > sizeof (struct sockaddr_storage)) {
+    set_error (EINVAL, "addr: invalid socket address");
+    API_LEAVE (h);
+    return -1;
+  }
+  r = nbd_internal_start_connect (h, addr->sa_family, addr, len);
+  if (r == 0) r = nbd_internal_wait_connected (h);
+  API_LEAVE (h);
+  return r;
+}
+
 static int
 adopt_checked (struct nbd_handle *h, int sock)
 {

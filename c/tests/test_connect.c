@@ -384,6 +384,42 @@ test_kill_subprocess (void)
   nbd_close (h);
 }
 
+#ifndef AGAINST_SYSTEM_LIBNBD
+/* nbd_connect: our blocking extension of nbd_aio_connect. */
+static void
+test_connect_sockaddr_sync (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  char dir[256], path[300];
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  CU_ASSERT_EQUAL_FATAL (h_sockaddr_un (&sun, srv.sock), 0);
+  h = nbd_create ();
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  H_ASSERT_OK_FATAL (nbd_connect (h, (struct sockaddr *) &sun, sizeof sun));
+  CU_ASSERT (nbd_aio_is_ready (h));
+  round_trip (h, 4096, 4096, 3);
+  /* Not a new handle any more. */
+  H_ASSERT_ERR (nbd_connect (h, (struct sockaddr *) &sun, sizeof sun), EINVAL);
+  CU_ASSERT (h_has_prefix (nbd_get_error (), "nbd_connect: invalid state: "));
+  nbd_close (h);
+  h_stop (&srv);
+
+  /* Nobody listening: -1 with the connect's errno, handle dead. */
+  CU_ASSERT_EQUAL_FATAL (h_mkdtemp (dir, sizeof dir), 0);
+  snprintf (path, sizeof path, "%s/missing", dir);
+  CU_ASSERT_EQUAL_FATAL (h_sockaddr_un (&sun, path), 0);
+  h = nbd_create ();
+  H_ASSERT_ERR (nbd_connect (h, (struct sockaddr *) &sun, sizeof sun), ENOENT);
+  CU_ASSERT (h_has_prefix (nbd_get_error (), "nbd_connect: "));
+  CU_ASSERT (nbd_aio_is_dead (h));
+  nbd_close (h);
+  rmdir (dir);
+}
+#endif
+
 static void
 test_aio_connect_sockaddr (void)
 {
@@ -627,6 +663,9 @@ main (void)
   H_ADD_TEST (s, test_connect_command_fails);
   H_ADD_TEST (s, test_kill_subprocess);
   H_ADD_TEST (s, test_aio_connect_sockaddr);
+#ifndef AGAINST_SYSTEM_LIBNBD
+  H_ADD_TEST (s, test_connect_sockaddr_sync);
+#endif
   H_ADD_TEST (s, test_export_name_reaches_server);
   H_ADD_TEST (s, test_socket_activation);
   H_ADD_TEST (s, test_command_reaped);
