@@ -1,0 +1,185 @@
+package nbd_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	nbd "github.com/nbd-cleanroom/libnbd/go"
+)
+
+// Benchmarks run against nbdkit's memory plugin on a private Unix socket.
+// BenchmarkCBaseline runs the same workloads in C (synchronous nbd_pread,
+// and 64 requests kept in flight with nbd_aio_pread + nbd_poll) so the
+// Go figures can be compared with the C core's.
+
+const benchSize = 64 << 20
+
+func benchHandle(b *testing.B) *nbd.Handle {
+	srv := startNbdkit(b, "--threads=16", "memory", strconv.Itoa(benchSize))
+	h, err := nbd.Create()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	if err := h.ConnectUnix(srv.sock); err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+func BenchmarkReadAt4K(b *testing.B) {
+	h := benchHandle(b)
+	buf := make([]byte, 4096)
+	for i := 0; i < 100; i++ { // warm the command pool
+		h.ReadAt(buf, 0)
+	}
+	b.SetBytes(4096)
+	b.ReportAllocs()
+	cpu := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := h.ReadAt(buf, int64(i%(benchSize/4096))*4096); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	reportCPU(b, cpu)
+}
+
+// cpuTime returns this process's user+system CPU time (not nbdkit's).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the client's CPU time per operation since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e3, "cpu-us/op")
+}
+
+func BenchmarkReadAt4KParallel64(b *testing.B) {
+	h := benchHandle(b)
+	const G = 64
+	bufs := make([][]byte, G)
+	for i := range bufs {
+		bufs[i] = make([]byte, 4096)
+	}
+	var wg sync.WaitGroup
+	warm := func(n int64) {
+		var next int64
+		for g := 0; g < G; g++ {
+			wg.Add(1)
+			go func(buf []byte) {
+				defer wg.Done()
+				for {
+					i := atomic.AddInt64(&next, 1)
+					if i > n {
+						return
+					}
+					if _, err := h.ReadAt(buf, (i%(benchSize/4096))*4096); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}(bufs[g])
+		}
+		wg.Wait()
+	}
+	warm(10 * G)
+	b.SetBytes(4096)
+	b.ReportAllocs()
+	cpu := cpuTime()
+	b.ResetTimer()
+	warm(int64(b.N))
+	b.StopTimer()
+	reportCPU(b, cpu)
+}
+
+// xbenchC: argv: sock mode(sync|qd64) count; prints ns per operation.
+const xbenchC = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libnbd.h>
+
+static long done;
+static int cb (void *ud, int *error) { done++; if (*error) { fprintf (stderr, "read error %d\n", *error); exit (1); } return 1; }
+
+int main (int argc, char **argv)
+{
+  struct nbd_handle *h = nbd_create ();
+  long n = atol (argv[3]), i, issued = 0;
+  static char buf[64][4096];
+  struct timespec a, b;
+  if (!h || nbd_connect_unix (h, argv[1]) == -1) { fprintf (stderr, "%s\n", nbd_get_error ()); return 1; }
+  for (i = 0; i < 1000; i++) nbd_pread (h, buf[0], 4096, 0, 0);
+  clock_gettime (CLOCK_MONOTONIC, &a);
+  if (strcmp (argv[2], "sync") == 0) {
+    for (i = 0; i < n; i++)
+      if (nbd_pread (h, buf[0], 4096, (i % 16384) * 4096, 0) == -1) { fprintf (stderr, "%s\n", nbd_get_error ()); return 1; }
+  } else {
+    while (done < n) {
+      while (issued < n && issued - done < 64) {
+        nbd_completion_callback c = { .callback = cb };
+        if (nbd_aio_pread (h, buf[issued % 64], 4096, (issued % 16384) * 4096, c, 0) == -1) { fprintf (stderr, "%s\n", nbd_get_error ()); return 1; }
+        issued++;
+      }
+      if (nbd_poll (h, -1) == -1) { fprintf (stderr, "%s\n", nbd_get_error ()); return 1; }
+    }
+  }
+  clock_gettime (CLOCK_MONOTONIC, &b);
+  printf ("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+  nbd_close (h);
+  return 0;
+}
+`
+
+// BenchmarkCBaseline reports the C figures as metrics C-sync-ns/op and
+// C-qd64-ns/op (the framework's own ns/op also counts process start-up).
+func BenchmarkCBaseline(b *testing.B) {
+	needNbdkit(b)
+	srv := startNbdkit(b, "--threads=16", "memory", strconv.Itoa(benchSize))
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	dir := b.TempDir()
+	src, exe := filepath.Join(dir, "xbench.c"), filepath.Join(dir, "xbench")
+	os.WriteFile(src, []byte(xbenchC), 0o644)
+	args := []string{"-O2", "-o", exe, src}
+	if nbd.EmbeddedCore {
+		core, _ := filepath.Glob("../c/lib/*.c")
+		args = append([]string{"-I../c/include", "-I../c/lib", "-D_GNU_SOURCE", "-pthread"}, args...)
+		args = append(append(args, core...), "-pthread")
+	} else {
+		args = append(args, "-lnbd")
+	}
+	if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+		b.Fatalf("compile: %v\n%s", err, out)
+	}
+	for _, mode := range []string{"sync", "qd64"} {
+		b.Run(mode, func(b *testing.B) {
+			// One C process does b.N reads (after its own warm-up); it
+			// reports its own timing, which excludes process start.
+			out, err := exec.Command(exe, srv.sock, mode, strconv.Itoa(b.N)).CombinedOutput()
+			if err != nil {
+				b.Fatalf("%v: %s", err, out)
+			}
+			v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(v, "C-"+mode+"-ns/op")
+		})
+	}
+}

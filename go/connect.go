@@ -1,0 +1,243 @@
+package nbd
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+// aioConnect runs one nbd_aio_connect_* call and starts the connector.
+func (h *Handle) aioConnect(op string, call func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int) error {
+	s := h.s
+	err := s.withC(op, func(c *C.struct_nbd_handle) error {
+		var e C.struct_gonbd_err
+		if call(c, &e) == -1 {
+			return cerr(op, &e)
+		}
+		s.startDriver()
+		return nil
+	})
+	runtime.KeepAlive(h)
+	return err
+}
+
+// connect is aioConnect followed by WaitConnected.
+func (h *Handle) connect(op string, call func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int) error {
+	if err := h.aioConnect(op, call); err != nil {
+		return err
+	}
+	return h.waitConnected(context.Background(), op)
+}
+
+// WaitConnected waits until a connection started with one of the Aio
+// connect calls has finished connecting and negotiating. It returns nil
+// if the handle is ready for commands, the connection error if it
+// failed, or ctx.Err() if ctx is done first (the connection attempt
+// continues in the background; Close abandons it).
+func (h *Handle) WaitConnected(ctx context.Context) error {
+	return h.waitConnected(ctx, "WaitConnected")
+}
+
+func (h *Handle) waitConnected(ctx context.Context, op string) error {
+	defer runtime.KeepAlive(h)
+	s := h.s
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		return &Error{Op: op, Errno: syscall.ENOTCONN, Msg: "no connection was started"}
+	}
+	select {
+	case <-s.connDone:
+	case <-s.stop:
+		return closedError(op)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	err := s.deadErr
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return closedError(op)
+	}
+	if err != nil {
+		e := *err.(*Error)
+		e.Op = op
+		return &e
+	}
+	return nil
+}
+
+func cstring(s string) *C.char { return C.CString(s) }
+
+// ConnectUnix connects to the NBD server listening on the Unix-domain
+// socket path and completes the handshake.
+func (h *Handle) ConnectUnix(path string) error {
+	cp := cstring(path)
+	defer C.free(unsafe.Pointer(cp))
+	return h.connect("ConnectUnix", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_unix(c, cp, e)
+	})
+}
+
+// AioConnectUnix starts connecting to a Unix-domain socket and returns
+// at once; see WaitConnected, AioIsConnecting and AioIsReady.
+func (h *Handle) AioConnectUnix(path string) error {
+	cp := cstring(path)
+	defer C.free(unsafe.Pointer(cp))
+	return h.aioConnect("AioConnectUnix", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_unix(c, cp, e)
+	})
+}
+
+// ConnectTCP connects to host and port (a service name or number).
+func (h *Handle) ConnectTCP(host, port string) error {
+	ch, cp := cstring(host), cstring(port)
+	defer C.free(unsafe.Pointer(ch))
+	defer C.free(unsafe.Pointer(cp))
+	return h.connect("ConnectTCP", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_tcp(c, ch, cp, e)
+	})
+}
+
+// AioConnectTCP is the non-blocking form of ConnectTCP.
+func (h *Handle) AioConnectTCP(host, port string) error {
+	ch, cp := cstring(host), cstring(port)
+	defer C.free(unsafe.Pointer(ch))
+	defer C.free(unsafe.Pointer(cp))
+	return h.aioConnect("AioConnectTCP", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_tcp(c, ch, cp, e)
+	})
+}
+
+// ConnectVsock connects to an AF_VSOCK server at cid and port.
+func (h *Handle) ConnectVsock(cid, port uint32) error {
+	return h.connect("ConnectVsock", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_vsock(c, C.uint32_t(cid), C.uint32_t(port), e)
+	})
+}
+
+// AioConnectVsock starts connecting to an AF_VSOCK server and returns at
+// once; see WaitConnected, AioIsConnecting and AioIsReady.
+func (h *Handle) AioConnectVsock(cid, port uint32) error {
+	return h.aioConnect("AioConnectVsock", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_vsock(c, C.uint32_t(cid), C.uint32_t(port), e)
+	})
+}
+
+// ConnectURI connects to the server named by an NBD URI
+// (nbd://, nbds://, nbd+unix://, nbd+vsock://, ...).
+func (h *Handle) ConnectURI(uri string) error {
+	cu := cstring(uri)
+	defer C.free(unsafe.Pointer(cu))
+	return h.connect("ConnectURI", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_uri(c, cu, e)
+	})
+}
+
+// AioConnectURI is the non-blocking form of ConnectURI.
+func (h *Handle) AioConnectURI(uri string) error {
+	cu := cstring(uri)
+	defer C.free(unsafe.Pointer(cu))
+	return h.aioConnect("AioConnectURI", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_uri(c, cu, e)
+	})
+}
+
+// ConnectCommand runs argv[0] with arguments argv[1:] as a subprocess
+// speaking NBD on its stdin/stdout (for example "nbdkit -s ...").
+func (h *Handle) ConnectCommand(argv ...string) error {
+	if len(argv) == 0 {
+		return &Error{Op: "ConnectCommand", Errno: syscall.EINVAL, Msg: "empty argv"}
+	}
+	// argv lives in C memory: an array of C strings, NULL-terminated.
+	ptrSize := C.size_t(unsafe.Sizeof((*C.char)(nil)))
+	arr := unsafe.Slice((**C.char)(C.calloc(C.size_t(len(argv)+1), ptrSize)), len(argv)+1)
+	for i, a := range argv {
+		arr[i] = cstring(a)
+	}
+	defer func() {
+		for _, p := range arr {
+			C.free(unsafe.Pointer(p))
+		}
+		C.free(unsafe.Pointer(&arr[0]))
+	}()
+	return h.connect("ConnectCommand", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_command(c, &arr[0], e)
+	})
+}
+
+// ConnectSocket connects over an already-connected stream socket f.
+//
+// Like net.FileConn, ConnectSocket duplicates the descriptor (with
+// close-on-exec) and hands the duplicate to the C library, which owns
+// and closes it when the handle is closed. f remains the caller's: it
+// may be closed at once, and closing it does not affect the handle.
+// The two descriptors share one open file description, so the socket
+// is set to non-blocking mode. The caller must not read from or write
+// to the socket after the call.
+func (h *Handle) ConnectSocket(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return &Error{Op: "ConnectSocket", Errno: syscall.EINVAL, Msg: err.Error()}
+	}
+	return h.connectRaw("ConnectSocket", rc)
+}
+
+// ConnectConn is ConnectSocket for any connected stream socket that
+// exposes its descriptor, e.g. *net.UnixConn or *net.TCPConn. The same
+// ownership rules apply: the handle gets a duplicate, conn stays the
+// caller's (close it whenever you like, but do not use it for I/O).
+func (h *Handle) ConnectConn(conn syscall.Conn) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return &Error{Op: "ConnectConn", Errno: syscall.EINVAL, Msg: err.Error()}
+	}
+	return h.connectRaw("ConnectConn", rc)
+}
+
+func (h *Handle) connectRaw(op string, rc syscall.RawConn) error {
+	// Refuse early on a used handle so no descriptor is duplicated.
+	if ok, err := h.getBool(op, C.GONBD_AIO_IS_CREATED); err != nil {
+		return err
+	} else if !ok {
+		return &Error{Op: op, Errno: syscall.EINVAL, Msg: "invalid state: the handle must be newly created"}
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = dupCloexec(int(fd))
+	}); err != nil {
+		return &Error{Op: op, Errno: syscall.EBADF, Msg: err.Error()}
+	}
+	if derr != nil {
+		return &Error{Op: op, Errno: derr.(syscall.Errno), Msg: "dup: " + derr.Error()}
+	}
+	if err := syscall.SetNonblock(nfd, true); err != nil {
+		syscall.Close(nfd)
+		return &Error{Op: op, Errno: err.(syscall.Errno), Msg: err.Error()}
+	}
+	handedOver := false
+	err := h.aioConnect(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		r := C.gonbd_aio_connect_socket(c, C.int(nfd), e)
+		handedOver = r != -1
+		return r
+	})
+	if !handedOver {
+		// On failure the socket stays ours (nbd_connect_socket(3)).
+		syscall.Close(nfd)
+	}
+	if err != nil {
+		return err
+	}
+	return h.waitConnected(context.Background(), op)
+}

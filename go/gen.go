@@ -1,0 +1,3 @@
+package nbd
+
+//go:generate go run ./internal/gencore -lib ../c/lib -out .

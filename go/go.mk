@@ -1,0 +1,24 @@
+# go/go.mk: the Go package (included by the top-level Makefile).
+# The package compiles the C core from c/lib itself (cgo include stubs),
+# so these targets do not need `make lib`; they rebuild the stubs first.
+
+GO ?= go
+
+.PHONY: check-go go-generate go-bench go-check-system
+
+go-generate:
+	cd go && $(GO) generate .
+
+check-go: go-generate
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	GOEXPERIMENT=cgocheck2 $(GO) test -count=1 ./...
+
+# Against an installed libnbd-compatible library (e.g. Debian libnbd-dev).
+go-check-system:
+	$(GO) test -tags libnbd_system -race -count=1 ./...
+
+go-bench: go-generate
+	cd go && $(GO) test -run '^$$' -bench . -benchtime=2s .
+
+CHECK_TARGETS += check-go

@@ -1,0 +1,416 @@
+package nbd
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+// Flag is a per-command flag; pass any number to the command methods.
+type Flag uint32
+
+const (
+	FUA      Flag = C.LIBNBD_CMD_FLAG_FUA       // Write, Trim, Zero: force unit access
+	NoHole   Flag = C.LIBNBD_CMD_FLAG_NO_HOLE   // Zero: allocate, do not punch a hole
+	DF       Flag = C.LIBNBD_CMD_FLAG_DF        // Read: do not fragment the reply
+	ReqOne   Flag = C.LIBNBD_CMD_FLAG_REQ_ONE   // BlockStatus: one extent is enough
+	FastZero Flag = C.LIBNBD_CMD_FLAG_FAST_ZERO // Zero: fail rather than zero slowly
+)
+
+func cflags(fs []Flag) C.uint32_t {
+	var f Flag
+	for _, x := range fs {
+		f |= x
+	}
+	return C.uint32_t(f)
+}
+
+// Extent flags reported by the "base:allocation" metadata context.
+const (
+	StateHole uint32 = 1 // the range is unallocated
+	StateZero uint32 = 2 // the range reads as zeroes
+)
+
+// Extent is one range reported by BlockStatus.
+type Extent struct {
+	Offset uint64
+	Length uint64
+	Flags  uint32
+}
+
+// maxRequest bounds one NBD command; larger ReadAt/WriteAt/Read/Write
+// calls are split.
+const maxRequest = 32 << 20
+
+const (
+	kRead = iota
+	kWrite
+	kFlush
+	kTrim
+	kZero
+	kCache
+	kBlockStatus
+)
+
+type req struct {
+	kind   int
+	p      []byte
+	off    uint64
+	length uint64
+	flags  C.uint32_t
+}
+
+// submit issues one command and registers it as pending.
+func (s *state) submit(op string, cmd *command, r *req, buf unsafe.Pointer) error {
+	s.cmu.RLock()
+	defer s.cmu.RUnlock()
+	if s.c == nil {
+		return closedError(op)
+	}
+	s.mu.Lock()
+	var cookie C.int64_t
+	c, sub := s.c, cmd.sub
+	switch r.kind {
+	case kRead:
+		cookie = C.gonbd_pread(c, buf, C.size_t(len(r.p)), C.uint64_t(r.off), r.flags, sub)
+	case kWrite:
+		cookie = C.gonbd_pwrite(c, buf, C.size_t(len(r.p)), C.uint64_t(r.off), r.flags, sub)
+	case kFlush:
+		cookie = C.gonbd_flush(c, r.flags, sub)
+	case kTrim:
+		cookie = C.gonbd_trim(c, C.uint64_t(r.length), C.uint64_t(r.off), r.flags, sub)
+	case kZero:
+		cookie = C.gonbd_zero(c, C.uint64_t(r.length), C.uint64_t(r.off), r.flags, sub)
+	case kCache:
+		cookie = C.gonbd_cache(c, C.uint64_t(r.length), C.uint64_t(r.off), r.flags, sub)
+	case kBlockStatus:
+		cookie = C.gonbd_block_status(c, C.uint64_t(r.length), C.uint64_t(r.off), r.flags, cmd.ext, sub)
+	}
+	if cookie == -1 {
+		s.mu.Unlock()
+		return cerr(op, &sub.err)
+	}
+	cmd.cookie = int64(cookie)
+	s.pending[cmd.cookie] = cmd
+	s.mu.Unlock()
+	// Send now unless a leader is about to flush a batch (see leadStep);
+	// the order (count, then check) guarantees one of us flushes.
+	s.deferred.Add(1)
+	if s.batching.Load() == 0 {
+		s.flushLocked()
+	}
+	return nil
+}
+
+// wait blocks until cmd retires or ctx is done, leading the connection
+// whenever it holds the token. If it returns abandoned=true, the command
+// is still in flight and now belongs to the handle, which recycles it
+// when it retires.
+func (s *state) wait(ctx context.Context, cmd *command) (err error, abandoned bool) {
+	done := ctx.Done()
+	lead := s.lead
+	for {
+		select {
+		case <-cmd.done:
+			return cmd.err, false
+		case <-done:
+			s.mu.Lock()
+			if !cmd.finished {
+				cmd.abandoned = true
+				s.mu.Unlock()
+				return ctx.Err(), true
+			}
+			s.mu.Unlock()
+			<-cmd.done
+			return cmd.err, false
+		case <-lead:
+			if s.stopping() {
+				// Close is running and will fail cmd; stop leading.
+				s.lead <- struct{}{}
+				lead = nil
+				continue
+			}
+			cmd.ctx = ctx
+			s.mu.Lock()
+			s.leaderCmd = cmd
+			s.mu.Unlock()
+			s.drive(ctx, cmd.leadFn)
+			s.mu.Lock()
+			s.leaderCmd = nil
+			s.mu.Unlock()
+			cmd.ctx = nil
+			s.lead <- struct{}{}
+		}
+	}
+}
+
+// run performs one command of at most maxRequest bytes.
+//
+// Buffers: if ctx can be cancelled, data goes through a C buffer owned
+// by the command, because the command may outlive the call; otherwise
+// the caller's buffer is pinned and used directly (only Close, which
+// waits for nbd_close, can end such a wait early).
+func (h *Handle) run(ctx context.Context, op string, r *req) (map[string][]Extent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := h.s
+	cmd, err := s.getCmd(op)
+	if err != nil {
+		return nil, err
+	}
+	cancellable := ctx.Done() != nil
+	var buf unsafe.Pointer
+	if n := len(r.p); n > 0 {
+		if cancellable {
+			buf = cmd.bounceBuf(n)
+			if r.kind == kWrite {
+				copy(unsafe.Slice((*byte)(buf), n), r.p)
+			}
+		} else {
+			cmd.pin.Pin(&r.p[0])
+			buf = unsafe.Pointer(&r.p[0])
+		}
+	}
+	if r.kind == kBlockStatus && cmd.ext == nil {
+		cmd.ext = (*C.struct_gonbd_extents)(C.calloc(1, C.sizeof_struct_gonbd_extents))
+	}
+	if err := s.submit(op, cmd, r, buf); err != nil {
+		s.putCmd(cmd)
+		return nil, err
+	}
+	err, abandoned := s.wait(ctx, cmd)
+	if abandoned {
+		return nil, err
+	}
+	var ext map[string][]Extent
+	if err == nil {
+		switch {
+		case r.kind == kRead && cancellable:
+			copy(r.p, unsafe.Slice((*byte)(buf), len(r.p)))
+		case r.kind == kBlockStatus:
+			ext, err = extents(op, cmd.ext)
+		}
+	}
+	s.putCmd(cmd)
+	return ext, err
+}
+
+func extents(op string, e *C.struct_gonbd_extents) (map[string][]Extent, error) {
+	if e.oom != 0 {
+		return nil, &Error{Op: op, Errno: syscall.ENOMEM, Msg: "out of memory collecting extents"}
+	}
+	m := make(map[string][]Extent, int(e.nctx))
+	names := make([]string, int(e.nctx))
+	for i := range names {
+		names[i] = C.GoString(e.ctx[i])
+	}
+	recs := unsafe.Slice(e.ext, int(e.n))
+	for _, x := range recs {
+		name := names[x.ctx]
+		m[name] = append(m[name], Extent{Offset: uint64(x.offset), Length: uint64(x.length), Flags: uint32(x.flags)})
+	}
+	C.gonbd_extents_reset(e)
+	return m, nil
+}
+
+// ReadAt reads len(p) bytes at offset off (io.ReaderAt). Reads that
+// extend past the end of the export return the bytes before the end and
+// io.EOF. ReadAt cannot be cancelled; use Read with a context for that.
+func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
+	defer runtime.KeepAlive(h)
+	if off < 0 {
+		return 0, &Error{Op: "ReadAt", Errno: syscall.EINVAL, Msg: "negative offset"}
+	}
+	var eof error
+	if size := h.s.size.Load(); size >= 0 {
+		if off >= size {
+			if len(p) == 0 {
+				return 0, nil
+			}
+			return 0, io.EOF
+		}
+		if rest := size - off; int64(len(p)) > rest {
+			p = p[:rest]
+			eof = io.EOF
+		}
+	}
+	n := 0
+	for n < len(p) {
+		chunk := p[n:]
+		if len(chunk) > maxRequest {
+			chunk = chunk[:maxRequest]
+		}
+		r := req{kind: kRead, p: chunk, off: uint64(off) + uint64(n)}
+		if _, err := h.run(context.Background(), "ReadAt", &r); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+	}
+	return n, eof
+}
+
+// WriteAt writes p at offset off (io.WriterAt). It cannot be cancelled;
+// use Write with a context for that.
+func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
+	defer runtime.KeepAlive(h)
+	if off < 0 {
+		return 0, &Error{Op: "WriteAt", Errno: syscall.EINVAL, Msg: "negative offset"}
+	}
+	n := 0
+	for n < len(p) {
+		chunk := p[n:]
+		if len(chunk) > maxRequest {
+			chunk = chunk[:maxRequest]
+		}
+		r := req{kind: kWrite, p: chunk, off: uint64(off) + uint64(n)}
+		if _, err := h.run(context.Background(), "WriteAt", &r); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+	}
+	return n, nil
+}
+
+// Read fills p from offset off. If ctx is done first, Read returns
+// ctx.Err() at once; the request stays in flight inside the handle
+// (into a buffer the handle owns, never p) and the handle stays usable.
+func (h *Handle) Read(ctx context.Context, p []byte, off uint64, flags ...Flag) error {
+	defer runtime.KeepAlive(h)
+	f := cflags(flags)
+	for n := 0; n < len(p) || (n == 0 && len(p) == 0); {
+		chunk := p[n:]
+		if len(chunk) > maxRequest {
+			chunk = chunk[:maxRequest]
+		}
+		r := req{kind: kRead, p: chunk, off: off + uint64(n), flags: f}
+		if _, err := h.run(ctx, "Read", &r); err != nil {
+			return err
+		}
+		n += len(chunk)
+		if len(p) == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// Write writes p at offset off. Cancellation behaves as for Read: p is
+// copied, so the caller may reuse it as soon as Write returns.
+func (h *Handle) Write(ctx context.Context, p []byte, off uint64, flags ...Flag) error {
+	defer runtime.KeepAlive(h)
+	f := cflags(flags)
+	for n := 0; n < len(p) || (n == 0 && len(p) == 0); {
+		chunk := p[n:]
+		if len(chunk) > maxRequest {
+			chunk = chunk[:maxRequest]
+		}
+		r := req{kind: kWrite, p: chunk, off: off + uint64(n), flags: f}
+		if _, err := h.run(ctx, "Write", &r); err != nil {
+			return err
+		}
+		n += len(chunk)
+		if len(p) == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// Flush asks the server to commit written data to stable storage.
+func (h *Handle) Flush(ctx context.Context, flags ...Flag) error {
+	defer runtime.KeepAlive(h)
+	_, err := h.run(ctx, "Flush", &req{kind: kFlush, flags: cflags(flags)})
+	return err
+}
+
+// Trim tells the server the range [off, off+length) is no longer needed.
+func (h *Handle) Trim(ctx context.Context, off, length uint64, flags ...Flag) error {
+	defer runtime.KeepAlive(h)
+	_, err := h.run(ctx, "Trim", &req{kind: kTrim, off: off, length: length, flags: cflags(flags)})
+	return err
+}
+
+// Zero writes zeroes to [off, off+length) (flags NoHole, FastZero, FUA).
+func (h *Handle) Zero(ctx context.Context, off, length uint64, flags ...Flag) error {
+	defer runtime.KeepAlive(h)
+	_, err := h.run(ctx, "Zero", &req{kind: kZero, off: off, length: length, flags: cflags(flags)})
+	return err
+}
+
+// Cache asks the server to prefetch [off, off+length).
+func (h *Handle) Cache(ctx context.Context, off, length uint64, flags ...Flag) error {
+	defer runtime.KeepAlive(h)
+	_, err := h.run(ctx, "Cache", &req{kind: kCache, off: off, length: length, flags: cflags(flags)})
+	return err
+}
+
+// BlockStatus queries the metadata contexts requested with
+// AddMetaContext for [off, off+length) and returns the extents per
+// context name (e.g. "base:allocation", flags StateHole/StateZero).
+func (h *Handle) BlockStatus(ctx context.Context, off, length uint64, flags ...Flag) (map[string][]Extent, error) {
+	defer runtime.KeepAlive(h)
+	return h.run(ctx, "BlockStatus", &req{kind: kBlockStatus, off: off, length: length, flags: cflags(flags)})
+}
+
+// Shutdown sends NBD_CMD_DISC after the commands in flight and waits
+// until the server has closed the connection or ctx is done. The handle
+// must still be closed with Close.
+func (h *Handle) Shutdown(ctx context.Context) error {
+	defer runtime.KeepAlive(h)
+	s := h.s
+	var sub C.struct_gonbd_sub
+	err := s.withC("Shutdown", func(c *C.struct_nbd_handle) error {
+		if C.gonbd_disconnect(c, 0, &sub) == -1 {
+			return cerr("Shutdown", &sub.err)
+		}
+		if sub.flags&C.GONBD_HAVE_DONE != 0 {
+			s.pumpLocked()
+		}
+		if sub.flags&C.GONBD_NEED_WRITE != 0 {
+			s.kickWriter()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fn := func(uintptr) bool {
+		if s.leadStep(ctx, nil) {
+			return true
+		}
+		select {
+		case <-s.deadCh:
+			return true
+		default:
+			return false
+		}
+	}
+	lead := s.lead
+	for {
+		select {
+		case <-s.deadCh:
+			return nil
+		case <-s.stop:
+			return closedError("Shutdown")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-lead:
+			if s.stopping() {
+				s.lead <- struct{}{}
+				lead = nil
+				continue
+			}
+			s.drive(ctx, fn)
+			s.lead <- struct{}{}
+		}
+	}
+}

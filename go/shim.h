@@ -1,0 +1,173 @@
+/* C side of the Go binding: small wrappers that call one libnbd function
+ * and, when it fails, copy the thread-local message and errno into a
+ * caller-provided struct inside the same C call (a goroutine may change
+ * OS threads between two cgo calls, so the thread-local error must never
+ * be read by a later call).
+ *
+ * Ownership: every struct here lives in C memory (calloc) owned by the
+ * Go Handle that allocated it; none of them ever holds a Go pointer,
+ * except gonbd_cmd.buf while the Go side keeps that buffer pinned.
+ */
+#ifndef GONBD_SHIM_H
+#define GONBD_SHIM_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <libnbd.h>
+
+#define GONBD_MSG_MAX 256
+
+struct gonbd_err {
+  int errnum;
+  char msg[GONBD_MSG_MAX];
+};
+
+/* Result flags of a submission or a drive call. */
+#define GONBD_NEED_WRITE   1   /* direction includes WRITE: wake the writer */
+#define GONBD_HAVE_DONE    2   /* completed commands are waiting to be retired */
+
+/* One submission's out-values; one per pooled Go command. */
+struct gonbd_sub {
+  int64_t cookie;
+  unsigned flags;
+  struct gonbd_err err;
+};
+
+/* Extents gathered by the block-status callback (C memory, grown with
+ * realloc).  Each record is (context index, offset, length, flags). */
+#define GONBD_MAX_CTX 8
+struct gonbd_extent {
+  uint32_t ctx;
+  uint32_t flags;
+  uint64_t offset;
+  uint64_t length;
+};
+struct gonbd_extents {
+  char *ctx[GONBD_MAX_CTX];
+  size_t nctx;
+  struct gonbd_extent *ext;
+  size_t n, cap;
+  int oom;
+};
+void gonbd_extents_reset (struct gonbd_extents *e);
+
+/* One retired command as reported by gonbd_drive. */
+struct gonbd_done {
+  int64_t cookie;
+  int ok;               /* 1 success, 0 failure (err filled) */
+  struct gonbd_err err;
+};
+
+#define GONBD_DRIVE_MAX 64
+struct gonbd_drive {
+  int fd;               /* descriptor to poll (our dup) */
+  int write_only;       /* in: never read (the writer goroutine) */
+  unsigned dir;         /* direction after the call */
+  unsigned flags;       /* GONBD_NEED_WRITE, GONBD_HAVE_DONE (more to drain) */
+  int connecting, ready, dead, closed;
+  int failed;           /* a notify call failed: err filled */
+  struct gonbd_err err;
+  int n;
+  struct gonbd_done done[GONBD_DRIVE_MAX];
+};
+
+/* Run the state machine as far as it goes without blocking, then retire
+ * up to GONBD_DRIVE_MAX completed commands. */
+void gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d);
+
+/* Connecting phase: poll the handle's own fd with a timeout (ms) and
+ * notify; returns when the handle left the connecting state or the
+ * timeout expired.  Fills d's state fields and err on failure. */
+void gonbd_connect_step (struct nbd_handle *h, struct gonbd_drive *d, int timeout_ms);
+
+/* Commands.  Return the cookie (>0) or -1 with s->err filled. */
+int64_t gonbd_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t off, uint32_t flags, struct gonbd_sub *s);
+int64_t gonbd_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t off, uint32_t flags, struct gonbd_sub *s);
+int64_t gonbd_flush (struct nbd_handle *h, uint32_t flags, struct gonbd_sub *s);
+int64_t gonbd_trim (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_t flags, struct gonbd_sub *s);
+int64_t gonbd_zero (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_t flags, struct gonbd_sub *s);
+int64_t gonbd_cache (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_t flags, struct gonbd_sub *s);
+int64_t gonbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_t flags, struct gonbd_extents *e, struct gonbd_sub *s);
+int64_t gonbd_disconnect (struct nbd_handle *h, uint32_t flags, struct gonbd_sub *s);
+
+/* nbd_aio_get_direction, which also lets the core send queued requests. */
+unsigned gonbd_direction (struct nbd_handle *h);
+
+/* Generic wrappers: each calls the named function and captures errors. */
+struct nbd_handle *gonbd_create (struct gonbd_err *e);
+int gonbd_aio_connect_unix (struct nbd_handle *h, const char *path, struct gonbd_err *e);
+int gonbd_aio_connect_tcp (struct nbd_handle *h, const char *host, const char *port, struct gonbd_err *e);
+int gonbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port, struct gonbd_err *e);
+int gonbd_aio_connect_socket (struct nbd_handle *h, int fd, struct gonbd_err *e);
+int gonbd_aio_connect_uri (struct nbd_handle *h, const char *uri, struct gonbd_err *e);
+int gonbd_aio_connect_command (struct nbd_handle *h, char **argv, struct gonbd_err *e);
+
+/* Setters: string/bool/int, selected by an op code (see shim.c). */
+int gonbd_set_str (struct nbd_handle *h, int op, const char *v, struct gonbd_err *e);
+int gonbd_set_int (struct nbd_handle *h, int op, int64_t v, struct gonbd_err *e);
+/* Getters: int64 result or -1 with e filled. */
+int64_t gonbd_get_int (struct nbd_handle *h, int op, struct gonbd_err *e);
+/* String getters: returns malloc'd string (caller frees) or NULL with e. */
+char *gonbd_get_str (struct nbd_handle *h, int op, struct gonbd_err *e);
+
+enum {
+  GONBD_SET_EXPORT_NAME = 1,
+  GONBD_SET_HANDLE_NAME,
+  GONBD_ADD_META_CONTEXT,
+  GONBD_SET_TLS_CERTIFICATES,
+  GONBD_SET_TLS_USERNAME,
+  GONBD_SET_TLS_PSK_FILE,
+  GONBD_SET_DEBUG = 100,
+  GONBD_SET_REQUEST_STRUCTURED_REPLIES,
+  GONBD_SET_TLS,
+  GONBD_SET_HANDSHAKE_FLAGS,
+  GONBD_SET_STRICT_MODE,
+  GONBD_SET_FULL_INFO,
+  GONBD_SET_REQUEST_BLOCK_SIZE,
+  GONBD_SET_URI_ALLOW_LOCAL_FILE,
+  GONBD_SET_PREAD_INITIALIZE,
+};
+
+enum {
+  GONBD_GET_SIZE = 1,
+  GONBD_IS_READ_ONLY,
+  GONBD_CAN_FLUSH,
+  GONBD_CAN_FUA,
+  GONBD_CAN_TRIM,
+  GONBD_CAN_ZERO,
+  GONBD_CAN_FAST_ZERO,
+  GONBD_CAN_DF,
+  GONBD_CAN_MULTI_CONN,
+  GONBD_CAN_CACHE,
+  GONBD_IS_ROTATIONAL,
+  GONBD_BLOCK_SIZE_MIN,
+  GONBD_BLOCK_SIZE_PREF,
+  GONBD_BLOCK_SIZE_MAX,
+  GONBD_GET_STRUCTURED_REPLIES_NEGOTIATED,
+  GONBD_GET_DEBUG,
+  GONBD_AIO_IS_CREATED,
+  GONBD_AIO_IS_CONNECTING,
+  GONBD_AIO_IS_NEGOTIATING,
+  GONBD_AIO_IS_READY,
+  GONBD_AIO_IS_PROCESSING,
+  GONBD_AIO_IS_DEAD,
+  GONBD_AIO_IS_CLOSED,
+  GONBD_AIO_IN_FLIGHT,
+  GONBD_GET_HANDSHAKE_FLAGS,
+  GONBD_GET_TLS_NEGOTIATED,
+  GONBD_GET_REQUEST_STRUCTURED_REPLIES,
+  GONBD_CAN_META_CONTEXT = 1000, /* takes the string argument: see gonbd_can_meta_context */
+};
+
+int gonbd_can_meta_context (struct nbd_handle *h, const char *name, struct gonbd_err *e);
+
+enum {
+  GONBD_GET_PROTOCOL = 1,
+  GONBD_GET_EXPORT_NAME,
+  GONBD_GET_HANDLE_NAME,
+  GONBD_GET_CANONICAL_EXPORT_NAME,
+  GONBD_GET_EXPORT_DESCRIPTION,
+  GONBD_GET_PACKAGE_VERSION,
+};
+
+#endif
