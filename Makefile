@@ -72,6 +72,8 @@ clean:
 -include go/go.mk
 -include bench/bench.mk
 -include c/tests/interop/interop.mk
+# Uses the variables of the fragments above, so it comes after them.
+-include c/fuzz/fuzz.mk
 
 # make demo: a private nbdkit and the example client that shows the seed calls.
 DEMO_BIN := $(BUILD)/examples/demo
@@ -106,6 +108,8 @@ check-readme: lib
 	 [ $$rc = 0 ] && [ "$$out" = "export size 1048576, first byte A" ] && \
 	   case "$$lib" in $(README_PREFIX)/*) ;; *) echo "check-readme: wrong library"; exit 1;; esac
 CHECK_TARGETS += check-readme
+
+CHECK_TARGETS += check-faults check-tsan check-fuzz-regressions
 
 # Last, so that every fragment above has added its CHECK_TARGETS.
 check: lib $(CHECK_TARGETS)

@@ -197,6 +197,7 @@ struct nbd_handle {
   struct command *free_cmds;  /* recycled command records */
   int nr_free_cmds;
   bool disc_queued, disc_sent;
+  bool draining;              /* reading the last words of a peer that hung up */
 
   /* threads */
   bool poller_active;         /* one sync waiter is blocked in poll() */

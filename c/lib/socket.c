@@ -69,6 +69,21 @@ nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n)
   return used;
 }
 
+/* A send failed because the peer is gone.  Whatever the server sent before
+ * closing explains the failure better than EPIPE does (a partial reply, an
+ * orderly close), so read it first; EPIPE only if that leaves us alive. */
+static void
+send_failed (struct nbd_handle *h, int err)
+{
+  if ((err == EPIPE || err == ECONNRESET) && !h->draining) {
+    h->draining = true;
+    nbd_internal_on_readable (h);
+    h->draining = false;
+  }
+  if (h->state != ST_DEAD && h->state != ST_CLOSED)
+    set_dead (h, err, "send: %s", strerror (err));
+}
+
 static void
 on_eof (struct nbd_handle *h)
 {
@@ -152,13 +167,13 @@ nbd_internal_on_readable (struct nbd_handle *h)
       }
       /* The handshake may have queued an answer: send it without waiting
        * for another trip through the event loop. */
-      if (h->woff < h->wlen && nbd_internal_flush (h) == -1) return -1;
+      if (h->woff < h->wlen && !h->draining && nbd_internal_flush (h) == -1) return -1;
     }
-    if ((size_t) n < want)
+    if ((size_t) n < want && !h->draining)
       break;                  /* the kernel had no more for us */
   }
   /* Requests deferred while replies were due go out now. */
-  if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0)
+  if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 && !h->draining)
     return nbd_internal_flush (h);
   return 0;
 }
@@ -171,7 +186,7 @@ flush_wbuf (struct nbd_handle *h)
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-      set_dead (h, errno, "send: %s", strerror (errno));
+      send_failed (h, errno);
       return -1;
     }
     h->woff += n;
@@ -245,7 +260,7 @@ flush_commands (struct nbd_handle *h)
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-      set_dead (h, errno, "send: %s", strerror (errno));
+      send_failed (h, errno);
       return -1;
     }
     /* Retire what went out completely; remember how far into the next. */
