@@ -104,13 +104,23 @@ func BenchmarkReadAt4KParallel64(b *testing.B) {
 	reportCPU(b, cpu)
 }
 
-// xbenchC: argv: sock mode(sync|qd64) count; prints ns per operation.
+// xbenchC: argv: sock mode(sync|qd64) count; prints ns and CPU ns (the
+// C client's own user+system time) per operation.
 const xbenchC = `
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <libnbd.h>
+
+static double cpu_ns (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
+    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
+}
 
 static long done;
 static int cb (void *ud, int *error) { done++; if (*error) { fprintf (stderr, "read error %d\n", *error); exit (1); } return 1; }
@@ -121,9 +131,11 @@ int main (int argc, char **argv)
   long n = atol (argv[3]), i, issued = 0;
   static char buf[64][4096];
   struct timespec a, b;
+  double ca;
   if (!h || nbd_connect_unix (h, argv[1]) == -1) { fprintf (stderr, "%s\n", nbd_get_error ()); return 1; }
   for (i = 0; i < 1000; i++) nbd_pread (h, buf[0], 4096, 0, 0);
   clock_gettime (CLOCK_MONOTONIC, &a);
+  ca = cpu_ns ();
   if (strcmp (argv[2], "sync") == 0) {
     for (i = 0; i < n; i++)
       if (nbd_pread (h, buf[0], 4096, (i % 16384) * 4096, 0) == -1) { fprintf (stderr, "%s\n", nbd_get_error ()); return 1; }
@@ -138,7 +150,8 @@ int main (int argc, char **argv)
     }
   }
   clock_gettime (CLOCK_MONOTONIC, &b);
-  printf ("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+  printf ("%.1f %.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n,
+          (cpu_ns () - ca) / n);
   nbd_close (h);
   return 0;
 }
@@ -175,11 +188,20 @@ func BenchmarkCBaseline(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%v: %s", err, out)
 			}
-			v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+			f := strings.Fields(string(out))
+			if len(f) != 2 {
+				b.Fatalf("unexpected output %q", out)
+			}
+			v, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu, err := strconv.ParseFloat(f[1], 64)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.ReportMetric(v, "C-"+mode+"-ns/op")
+			b.ReportMetric(cpu/1e3, "C-"+mode+"-cpu-us/op")
 		})
 	}
 }

@@ -8,6 +8,8 @@ import "C"
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"syscall"
@@ -156,8 +158,25 @@ func (h *Handle) AioConnectURI(uri string) error {
 // ConnectCommand runs argv[0] with arguments argv[1:] as a subprocess
 // speaking NBD on its stdin/stdout (for example "nbdkit -s ...").
 func (h *Handle) ConnectCommand(argv ...string) error {
+	return h.connectArgv("ConnectCommand", argv, func(c *C.struct_nbd_handle, a **C.char, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_command(c, a, e)
+	})
+}
+
+// ConnectSystemdSocketActivation runs argv[0] with arguments argv[1:] as
+// a subprocess, passing it a listening Unix socket the systemd way
+// (LISTEN_FDS=1, LISTEN_PID, the socket as descriptor 3), and connects
+// to it. nbdkit supports this: ConnectSystemdSocketActivation("nbdkit",
+// "memory", "1M").
+func (h *Handle) ConnectSystemdSocketActivation(argv ...string) error {
+	return h.connectArgv("ConnectSystemdSocketActivation", argv, func(c *C.struct_nbd_handle, a **C.char, e *C.struct_gonbd_err) C.int {
+		return C.gonbd_aio_connect_systemd(c, a, e)
+	})
+}
+
+func (h *Handle) connectArgv(op string, argv []string, call func(*C.struct_nbd_handle, **C.char, *C.struct_gonbd_err) C.int) error {
 	if len(argv) == 0 {
-		return &Error{Op: "ConnectCommand", Errno: syscall.EINVAL, Msg: "empty argv"}
+		return &Error{Op: op, Errno: syscall.EINVAL, Msg: "empty argv"}
 	}
 	// argv lives in C memory: an array of C strings, NULL-terminated.
 	ptrSize := C.size_t(unsafe.Sizeof((*C.char)(nil)))
@@ -171,9 +190,73 @@ func (h *Handle) ConnectCommand(argv ...string) error {
 		}
 		C.free(unsafe.Pointer(&arr[0]))
 	}()
-	return h.connect("ConnectCommand", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
-		return C.gonbd_aio_connect_command(c, &arr[0], e)
+	return h.connect(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+		return call(c, &arr[0], e)
 	})
+}
+
+// KillSubprocess sends sig to the server subprocess started by
+// ConnectCommand or ConnectSystemdSocketActivation (0 means SIGTERM) and
+// waits for it to exit. It fails with ESRCH if there is no subprocess.
+func (h *Handle) KillSubprocess(sig syscall.Signal) error {
+	return h.setInt("KillSubprocess", C.GONBD_KILL_SUBPROCESS, int64(sig))
+}
+
+// ConnectAddr connects to a server address: a *net.UnixAddr (a name
+// starting with '@' is an abstract socket) or a *net.TCPAddr with an IP
+// address (no host name lookup is done; see ConnectTCP for names).
+func (h *Handle) ConnectAddr(addr net.Addr) error {
+	return h.connectAddr("ConnectAddr", addr, true)
+}
+
+// AioConnectAddr is the non-blocking form of ConnectAddr.
+func (h *Handle) AioConnectAddr(addr net.Addr) error {
+	return h.connectAddr("AioConnectAddr", addr, false)
+}
+
+func (h *Handle) connectAddr(op string, addr net.Addr, wait bool) error {
+	run := h.aioConnect
+	if wait {
+		run = h.connect
+	}
+	switch a := addr.(type) {
+	case *net.UnixAddr:
+		if a == nil || (a.Net != "" && a.Net != "unix") {
+			return &Error{Op: op, Errno: syscall.EINVAL, Msg: "only stream (\"unix\") Unix sockets are supported"}
+		}
+		cp := C.CString(a.Name)
+		defer C.free(unsafe.Pointer(cp))
+		n := C.size_t(len(a.Name))
+		return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+			return C.gonbd_aio_connect_unix_addr(c, cp, n, e)
+		})
+	case *net.TCPAddr:
+		if a == nil {
+			break
+		}
+		var ip [16]byte
+		n := 16
+		var scope uint32
+		if ip4 := a.IP.To4(); ip4 != nil {
+			n = copy(ip[:], ip4)
+		} else if len(a.IP) == net.IPv6len {
+			copy(ip[:], a.IP)
+			if a.Zone != "" {
+				ifi, err := net.InterfaceByName(a.Zone)
+				if err != nil {
+					return &Error{Op: op, Errno: syscall.EINVAL, Msg: "zone: " + err.Error()}
+				}
+				scope = uint32(ifi.Index)
+			}
+		} else {
+			return &Error{Op: op, Errno: syscall.EINVAL, Msg: "TCP address has no IP address"}
+		}
+		port := C.int(a.Port)
+		return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+			return C.gonbd_aio_connect_inet(c, (*C.uchar)(unsafe.Pointer(&ip[0])), C.int(n), port, C.uint32_t(scope), e)
+		})
+	}
+	return &Error{Op: op, Errno: syscall.EAFNOSUPPORT, Msg: fmt.Sprintf("unsupported address type %T", addr)}
 }
 
 // ConnectSocket connects over an already-connected stream socket f.

@@ -161,3 +161,42 @@ func ExampleHandle_BlockStatus() {
 	fmt.Println(last.Flags&nbd.StateHole != 0)
 	// Output: true
 }
+
+// In option mode the client can ask the server which exports it has
+// before choosing one.
+func ExampleHandle_OptList() {
+	h, err := nbd.Create()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.SetOptMode(true); err != nil {
+		log.Fatal(err)
+	}
+	if err := h.ConnectCommand("nbdkit", "-s", "--exit-with-parent",
+		"--filter=exportname", "memory", "1M",
+		"exportname-list=explicit", "exportname=disk1", "exportname=disk2",
+		"exportdesc=fixed:scratch space"); err != nil {
+		log.Fatal(err)
+	}
+	exports, err := h.OptList()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range exports {
+		fmt.Printf("%s (%s)\n", e.Name, e.Description)
+	}
+	// Pick one and enter transmission.
+	if err := h.SetExportName(exports[1].Name); err != nil {
+		log.Fatal(err)
+	}
+	if err := h.OptGo(); err != nil {
+		log.Fatal(err)
+	}
+	size, _ := h.Size()
+	fmt.Println("connected, size:", size)
+	// Output:
+	// disk1 (scratch space)
+	// disk2 (scratch space)
+	// connected, size: 1048576
+}

@@ -59,6 +59,8 @@ type state struct {
 
 	batching atomic.Int32 // see leadStep
 	deferred atomic.Int32 // requests queued but not flushed during batching
+
+	optMu sync.Mutex // serializes Opt* calls (option mode)
 }
 
 // Create allocates a new, unconnected handle.
@@ -410,14 +412,12 @@ func (s *state) startDriver() {
 
 // connector drives the connecting phase, then sets up the poller and
 // hands the connection over to the waiting goroutines (see leadStep).
+// In option mode (SetOptMode) a handshake that ends in the negotiating
+// state leaves the handle to the Opt* calls (see opt.go), and OptGo
+// calls goLive.
 func (s *state) connector() {
 	defer s.wg.Done()
-	connected := false
-	defer func() {
-		if !connected {
-			close(s.connDone)
-		}
-	}()
+	defer close(s.connDone)
 
 	// Connecting phase (short): poll the C handle's fd with a timeout so
 	// that Close is noticed; the descriptor may change between attempts.
@@ -425,7 +425,7 @@ func (s *state) connector() {
 		if s.stopping() {
 			return
 		}
-		var st struct{ connecting, ready, failed bool }
+		var st struct{ connecting, negotiating, ready, failed bool }
 		s.cmu.RLock()
 		if s.c == nil {
 			s.cmu.RUnlock()
@@ -435,26 +435,39 @@ func (s *state) connector() {
 		C.gonbd_connect_step(s.c, s.drv, 50)
 		d := s.drv
 		st.connecting, st.ready, st.failed = d.connecting != 0, d.ready != 0, d.failed != 0
+		st.negotiating = d.negotiating != 0 && d.dead == 0 && d.closed == 0
 		var err error
 		if st.failed {
 			err = cerr("connection", &d.err)
 		}
 		s.pumpMu.Unlock()
-		if !st.connecting {
-			if !st.ready {
-				s.cmu.RUnlock()
-				s.die(err)
-				return
-			}
-			var e C.struct_gonbd_err
-			if sz := C.gonbd_get_int(s.c, C.GONBD_GET_SIZE, &e); sz >= 0 {
-				s.size.Store(int64(sz))
-			}
-			s.cmu.RUnlock()
-			break
-		}
 		s.cmu.RUnlock()
+		if !st.connecting {
+			switch {
+			case st.ready:
+				s.goLive()
+			case st.negotiating:
+				// Option mode: the Opt* calls take over.
+			default:
+				s.die(err)
+			}
+			return
+		}
 	}
+}
+
+// goLive switches a connected handle (state READY) to the poller: it
+// records the size, dups the socket, starts the writer and hands out
+// the leadership token. Called once, by the connector or by OptGo.
+func (s *state) goLive() {
+	s.cmu.RLock()
+	if s.c != nil {
+		var e C.struct_gonbd_err
+		if sz := C.gonbd_get_int(s.c, C.GONBD_GET_SIZE, &e); sz >= 0 {
+			s.size.Store(int64(sz))
+		}
+	}
+	s.cmu.RUnlock()
 
 	pf, err := s.pollFile()
 	if err != nil {
@@ -482,8 +495,6 @@ func (s *state) connector() {
 	// From now on the connection is driven by the goroutines that wait
 	// for replies (see leadStep); hand out the one leadership token.
 	s.lead <- struct{}{}
-	connected = true
-	close(s.connDone)
 }
 
 // writer waits for writability when the state machine has output that

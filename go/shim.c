@@ -3,6 +3,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
 
 #include "shim.h"
 
@@ -31,6 +36,7 @@ sub_flags (struct nbd_handle *h)
 static int64_t
 submitted (struct nbd_handle *h, int64_t cookie, struct gonbd_sub *s)
 {
+  (void) h;
   s->cookie = cookie;
   if (cookie == -1) {
     capture (&s->err);
@@ -130,6 +136,7 @@ extent_cb (void *user_data, const char *metacontext, uint64_t offset,
   struct gonbd_extents *e = user_data;
   size_t i, ci;
 
+  (void) error;
   for (ci = 0; ci < e->nctx; ci++)
     if (strcmp (e->ctx[ci], metacontext) == 0)
       break;
@@ -182,6 +189,7 @@ state (struct nbd_handle *h, struct gonbd_drive *d)
 {
   d->dir = nbd_aio_get_direction (h);
   d->connecting = nbd_aio_is_connecting (h) == 1;
+  d->negotiating = nbd_aio_is_negotiating (h) == 1;
   d->ready = nbd_aio_is_ready (h) == 1 || nbd_aio_is_processing (h) == 1;
   d->dead = nbd_aio_is_dead (h) == 1;
   d->closed = nbd_aio_is_closed (h) == 1;
@@ -391,6 +399,8 @@ gonbd_set_int (struct nbd_handle *h, int op, int64_t v, struct gonbd_err *e)
   case GONBD_SET_REQUEST_BLOCK_SIZE: r = nbd_set_request_block_size (h, v != 0); break;
   case GONBD_SET_URI_ALLOW_LOCAL_FILE: r = nbd_set_uri_allow_local_file (h, v != 0); break;
   case GONBD_SET_PREAD_INITIALIZE: r = nbd_set_pread_initialize (h, v != 0); break;
+  case GONBD_SET_OPT_MODE: r = nbd_set_opt_mode (h, v != 0); break;
+  case GONBD_KILL_SUBPROCESS: r = nbd_kill_subprocess (h, (int) v); break;
   default:
     e->errnum = EINVAL;
     strcpy (e->msg, "gonbd_set_int: unknown op");
@@ -433,6 +443,9 @@ gonbd_get_int (struct nbd_handle *h, int op, struct gonbd_err *e)
   case GONBD_AIO_IN_FLIGHT: r = nbd_aio_in_flight (h); break;
   case GONBD_GET_HANDSHAKE_FLAGS: r = nbd_get_handshake_flags (h); break;
   case GONBD_GET_TLS_NEGOTIATED: r = nbd_get_tls_negotiated (h); break;
+  case GONBD_GET_OPT_MODE: r = nbd_get_opt_mode (h); break;
+  case GONBD_GET_FULL_INFO: r = nbd_get_full_info (h); break;
+  case GONBD_GET_REQUEST_BLOCK_SIZE: r = nbd_get_request_block_size (h); break;
   case GONBD_GET_REQUEST_STRUCTURED_REPLIES:
     r = nbd_get_request_structured_replies (h); break;
   default:
@@ -487,4 +500,200 @@ gonbd_get_str (struct nbd_handle *h, int op, struct gonbd_err *e)
     strcpy (e->msg, "strdup: out of memory");
   }
   return s;
+}
+
+int
+gonbd_aio_connect_systemd (struct nbd_handle *h, char **argv,
+                           struct gonbd_err *e)
+{
+  CHECK (nbd_aio_connect_systemd_socket_activation (h, argv));
+}
+
+int
+gonbd_aio_connect_unix_addr (struct nbd_handle *h, const char *path,
+                             size_t len, struct gonbd_err *e)
+{
+  struct sockaddr_un a;
+
+  memset (&a, 0, sizeof a);
+  a.sun_family = AF_UNIX;
+  if (len == 0 || len >= sizeof a.sun_path) {
+    e->errnum = len == 0 ? EINVAL : ENAMETOOLONG;
+    strcpy (e->msg, "unix socket path is empty or too long");
+    return -1;
+  }
+  memcpy (a.sun_path, path, len);
+  if (path[0] == '@') {         /* abstract namespace, as in package net */
+    a.sun_path[0] = '\0';
+    CHECK (nbd_aio_connect (h, (struct sockaddr *) &a,
+                            (socklen_t) (offsetof (struct sockaddr_un, sun_path) + len)));
+  }
+  CHECK (nbd_aio_connect (h, (struct sockaddr *) &a, (socklen_t) sizeof a));
+}
+
+int
+gonbd_aio_connect_inet (struct nbd_handle *h, const unsigned char *ip,
+                        int iplen, int port, uint32_t scope,
+                        struct gonbd_err *e)
+{
+  if (port < 0 || port > 65535) {
+    e->errnum = EINVAL;
+    strcpy (e->msg, "port out of range");
+    return -1;
+  }
+  if (iplen == 4) {
+    struct sockaddr_in a;
+    memset (&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons ((uint16_t) port);
+    memcpy (&a.sin_addr, ip, 4);
+    CHECK (nbd_aio_connect (h, (struct sockaddr *) &a, sizeof a));
+  }
+  if (iplen == 16) {
+    struct sockaddr_in6 a;
+    memset (&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons ((uint16_t) port);
+    a.sin6_scope_id = scope;
+    memcpy (&a.sin6_addr, ip, 16);
+    CHECK (nbd_aio_connect (h, (struct sockaddr *) &a, sizeof a));
+  }
+  e->errnum = EINVAL;
+  strcpy (e->msg, "IP address must have 4 or 16 bytes");
+  return -1;
+}
+
+void
+gonbd_opt_reset (struct gonbd_opt *o)
+{
+  size_t i;
+  for (i = 0; i < o->n; i++) {
+    free (o->names[i]);
+    free (o->descs[i]);
+  }
+  free (o->names);
+  free (o->descs);
+  memset (o, 0, sizeof *o);
+}
+
+static int
+opt_add (struct gonbd_opt *o, const char *name, const char *desc)
+{
+  char *n, *d;
+
+  if (o->oom)
+    return 0;
+  if (o->n == o->cap) {
+    size_t ncap = o->cap ? o->cap * 2 : 8;
+    char **pn = realloc (o->names, ncap * sizeof *pn);
+    char **pd;
+    if (pn == NULL) {
+      o->oom = 1;
+      return 0;
+    }
+    o->names = pn;
+    pd = realloc (o->descs, ncap * sizeof *pd);
+    if (pd == NULL) {
+      o->oom = 1;
+      return 0;
+    }
+    o->descs = pd;
+    o->cap = ncap;
+  }
+  n = strdup (name ? name : "");
+  d = strdup (desc ? desc : "");
+  if (n == NULL || d == NULL) {
+    free (n);
+    free (d);
+    o->oom = 1;
+    return 0;
+  }
+  o->names[o->n] = n;
+  o->descs[o->n] = d;
+  o->n++;
+  return 0;
+}
+
+/* These run inside a notify call made by gonbd_opt_step; C memory only. */
+static int
+opt_list_cb (void *user_data, const char *name, const char *description)
+{
+  return opt_add (user_data, name, description);
+}
+
+static int
+opt_ctx_cb (void *user_data, const char *name)
+{
+  return opt_add (user_data, name, NULL);
+}
+
+static int
+opt_done_cb (void *user_data, int *error)
+{
+  struct gonbd_opt *o = user_data;
+  o->done = 1;
+  o->err = error ? *error : 0;
+  return 1;
+}
+
+int
+gonbd_aio_opt (struct nbd_handle *h, int which, struct gonbd_opt *o,
+               struct gonbd_err *e)
+{
+  nbd_completion_callback done = { .callback = opt_done_cb, .user_data = o };
+  nbd_list_callback list = { .callback = opt_list_cb, .user_data = o };
+  nbd_context_callback ctx = { .callback = opt_ctx_cb, .user_data = o };
+
+  gonbd_opt_reset (o);
+  switch (which) {
+  case GONBD_OPT_GO: CHECK (nbd_aio_opt_go (h, done));
+  case GONBD_OPT_INFO: CHECK (nbd_aio_opt_info (h, done));
+  case GONBD_OPT_ABORT: CHECK (nbd_aio_opt_abort (h));
+  case GONBD_OPT_LIST: CHECK (nbd_aio_opt_list (h, list, done));
+  case GONBD_OPT_LIST_META_CONTEXT:
+    CHECK (nbd_aio_opt_list_meta_context (h, ctx, done));
+  }
+  e->errnum = EINVAL;
+  strcpy (e->msg, "gonbd_aio_opt: unknown option");
+  return -1;
+}
+
+void
+gonbd_opt_step (struct nbd_handle *h, struct gonbd_drive *d, int timeout_ms)
+{
+  int fd;
+  struct pollfd p;
+  int r;
+
+  d->failed = 0;
+  d->n = 0;
+  state (h, d);
+  if (d->dead || d->closed || d->dir == 0)
+    return;
+  fd = nbd_aio_get_fd (h);
+  if (fd < 0) {
+    capture (&d->err);
+    d->failed = 1;
+    return;
+  }
+  p.fd = fd;
+  p.events = 0;
+  p.revents = 0;
+  if (d->dir & LIBNBD_AIO_DIRECTION_READ)
+    p.events |= POLLIN;
+  if (d->dir & LIBNBD_AIO_DIRECTION_WRITE)
+    p.events |= POLLOUT;
+  r = poll (&p, 1, timeout_ms);
+  if (r > 0) {
+    if ((d->dir & LIBNBD_AIO_DIRECTION_READ) &&
+        (p.revents & (POLLIN | POLLHUP | POLLERR)))
+      r = nbd_aio_notify_read (h);
+    else
+      r = nbd_aio_notify_write (h);
+    if (r == -1) {
+      capture (&d->err);
+      d->failed = 1;
+    }
+  }
+  state (h, d);
 }

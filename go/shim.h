@@ -64,7 +64,7 @@ struct gonbd_drive {
   int write_only;       /* in: never read (the writer goroutine) */
   unsigned dir;         /* direction after the call */
   unsigned flags;       /* GONBD_NEED_WRITE, GONBD_HAVE_DONE (more to drain) */
-  int connecting, ready, dead, closed;
+  int connecting, negotiating, ready, dead, closed;
   int failed;           /* a notify call failed: err filled */
   struct gonbd_err err;
   int n;
@@ -101,6 +101,38 @@ int gonbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port, 
 int gonbd_aio_connect_socket (struct nbd_handle *h, int fd, struct gonbd_err *e);
 int gonbd_aio_connect_uri (struct nbd_handle *h, const char *uri, struct gonbd_err *e);
 int gonbd_aio_connect_command (struct nbd_handle *h, char **argv, struct gonbd_err *e);
+int gonbd_aio_connect_systemd (struct nbd_handle *h, char **argv, struct gonbd_err *e);
+/* nbd_aio_connect with a sockaddr built here: a Unix path (a leading '@'
+ * names an abstract socket) or an IPv4/IPv6 address (ip is 4 or 16
+ * bytes in network order). */
+int gonbd_aio_connect_unix_addr (struct nbd_handle *h, const char *path, size_t len, struct gonbd_err *e);
+int gonbd_aio_connect_inet (struct nbd_handle *h, const unsigned char *ip, int iplen, int port, uint32_t scope, struct gonbd_err *e);
+
+/* Option negotiation (nbd_set_opt_mode): one user option in flight.
+ * The completion callback and the list/context callbacks only write C
+ * memory here; names (and descriptions) are strdup'd into arrays that the
+ * Go side converts and frees with gonbd_opt_reset. */
+struct gonbd_opt {
+  int done;             /* the completion callback ran */
+  int err;              /* its error value (0 = success) */
+  char **names;         /* OptList: export names; OptListMetaContext: contexts */
+  char **descs;         /* OptList: descriptions (never NULL entries) */
+  size_t n, cap;
+  int oom;
+};
+enum {
+  GONBD_OPT_GO = 1,
+  GONBD_OPT_INFO,
+  GONBD_OPT_ABORT,
+  GONBD_OPT_LIST,
+  GONBD_OPT_LIST_META_CONTEXT,
+};
+void gonbd_opt_reset (struct gonbd_opt *o);
+/* Starts the option with nbd_aio_opt_*; -1 with e filled on failure. */
+int gonbd_aio_opt (struct nbd_handle *h, int which, struct gonbd_opt *o, struct gonbd_err *e);
+/* Like gonbd_connect_step while an option is in flight: polls the handle's
+ * fd up to timeout_ms and notifies; fills d's state fields. */
+void gonbd_opt_step (struct nbd_handle *h, struct gonbd_drive *d, int timeout_ms);
 
 /* Setters: string/bool/int, selected by an op code (see shim.c). */
 int gonbd_set_str (struct nbd_handle *h, int op, const char *v, struct gonbd_err *e);
@@ -126,6 +158,8 @@ enum {
   GONBD_SET_REQUEST_BLOCK_SIZE,
   GONBD_SET_URI_ALLOW_LOCAL_FILE,
   GONBD_SET_PREAD_INITIALIZE,
+  GONBD_SET_OPT_MODE,
+  GONBD_KILL_SUBPROCESS,
 };
 
 enum {
@@ -156,6 +190,9 @@ enum {
   GONBD_GET_HANDSHAKE_FLAGS,
   GONBD_GET_TLS_NEGOTIATED,
   GONBD_GET_REQUEST_STRUCTURED_REPLIES,
+  GONBD_GET_OPT_MODE,
+  GONBD_GET_FULL_INFO,
+  GONBD_GET_REQUEST_BLOCK_SIZE,
   GONBD_CAN_META_CONTEXT = 1000, /* takes the string argument: see gonbd_can_meta_context */
 };
 

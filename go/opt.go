@@ -1,0 +1,220 @@
+package nbd
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+// Option negotiation mode.
+//
+// With SetOptMode(true) set before connecting, the Connect* calls return
+// once the server's greeting is done and the handle is negotiating
+// (AioIsNegotiating reports true). The caller may then ask the server
+// questions (OptList, OptListMetaContext, OptInfo), change settings such
+// as SetExportName, and finally OptGo (enter transmission, after which
+// the handle is used as usual) or OptAbort (end the connection).
+//
+// Each Opt* call starts the option with the C library's non-blocking
+// call and then waits for the reply in the calling goroutine (poll() in
+// C with a short timeout, so Close interrupts it). Results are gathered
+// by C callbacks into C memory; no C code calls into Go.
+
+// SetOptMode controls whether connecting stops in the negotiating state
+// (see OptGo). It must be called before connecting.
+func (h *Handle) SetOptMode(on bool) error {
+	return h.setInt("SetOptMode", C.GONBD_SET_OPT_MODE, b2i(on))
+}
+
+// OptMode reports whether option mode is on.
+func (h *Handle) OptMode() (bool, error) { return h.getBool("OptMode", C.GONBD_GET_OPT_MODE) }
+
+// FullInfo reports the SetFullInfo setting.
+func (h *Handle) FullInfo() (bool, error) { return h.getBool("FullInfo", C.GONBD_GET_FULL_INFO) }
+
+// RequestBlockSize reports the SetRequestBlockSize setting.
+func (h *Handle) RequestBlockSize() (bool, error) {
+	return h.getBool("RequestBlockSize", C.GONBD_GET_REQUEST_BLOCK_SIZE)
+}
+
+// AioIsNegotiating reports whether the handle is in option mode waiting
+// for an Opt* call (or running one).
+func (h *Handle) AioIsNegotiating() bool { return h.state(C.GONBD_AIO_IS_NEGOTIATING) }
+
+// Export is one entry of the server's export list (OptList).
+type Export struct {
+	Name        string
+	Description string // "" if the server sent none
+}
+
+// OptGo asks the server for the export set with SetExportName and, on
+// success, enters transmission: the handle is then ready for I/O. If the
+// server refuses, the handle stays negotiating and the error carries the
+// server's errno (for example ENOENT for an unknown export).
+func (h *Handle) OptGo() error {
+	_, err := h.opt("OptGo", C.GONBD_OPT_GO)
+	return err
+}
+
+// OptInfo asks the server about the export set with SetExportName
+// without entering transmission; afterwards Size, IsReadOnly, CanFlush,
+// ExportDescription ... describe that export. The handle stays
+// negotiating.
+func (h *Handle) OptInfo() error {
+	_, err := h.opt("OptInfo", C.GONBD_OPT_INFO)
+	return err
+}
+
+// OptAbort ends the negotiation and the connection cleanly; the handle
+// is closed for I/O afterwards (Close still has to be called).
+func (h *Handle) OptAbort() error {
+	_, err := h.opt("OptAbort", C.GONBD_OPT_ABORT)
+	return err
+}
+
+// OptList asks the server for the list of its exports.
+func (h *Handle) OptList() ([]Export, error) {
+	r, err := h.opt("OptList", C.GONBD_OPT_LIST)
+	if err != nil {
+		return nil, err
+	}
+	l := make([]Export, len(r))
+	for i, x := range r {
+		l[i] = Export{Name: x[0], Description: x[1]}
+	}
+	return l, nil
+}
+
+// OptListMetaContext asks the server which metadata contexts it offers
+// for the export set with SetExportName, matching the queries added with
+// AddMetaContext (all contexts if there are none). It requires
+// structured replies.
+func (h *Handle) OptListMetaContext() ([]string, error) {
+	r, err := h.opt("OptListMetaContext", C.GONBD_OPT_LIST_META_CONTEXT)
+	if err != nil {
+		return nil, err
+	}
+	l := make([]string, len(r))
+	for i, x := range r {
+		l[i] = x[0]
+	}
+	return l, nil
+}
+
+// opt runs one option to completion. It returns the (name, description)
+// pairs gathered by the list callbacks.
+func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
+	defer runtime.KeepAlive(h)
+	s := h.s
+	s.optMu.Lock()
+	defer s.optMu.Unlock()
+
+	// A connection still in its connecting phase belongs to the connector.
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if started {
+		select {
+		case <-s.connDone:
+		case <-s.stop:
+			return nil, closedError(op)
+		}
+	}
+
+	// The collector lives in C memory: the core keeps a pointer to it
+	// until the option finishes or the handle is closed.
+	o := (*C.struct_gonbd_opt)(C.calloc(1, C.sizeof_struct_gonbd_opt))
+	if o == nil {
+		return nil, &Error{Op: op, Errno: syscall.ENOMEM, Msg: "out of memory"}
+	}
+	inFlight := false
+	defer func() {
+		if inFlight {
+			// Interrupted by Close: free only after nbd_close.
+			<-s.closeDone
+		}
+		C.gonbd_opt_reset(o)
+		C.free(unsafe.Pointer(o))
+	}()
+
+	err := s.withC(op, func(c *C.struct_nbd_handle) error {
+		var e C.struct_gonbd_err
+		if C.gonbd_aio_opt(c, which, o, &e) == -1 {
+			return cerr(op, &e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	inFlight = true
+
+	var st struct{ negotiating, ready, dead, closed, failed bool }
+	var derr error
+	for {
+		if s.stopping() {
+			return nil, closedError(op)
+		}
+		s.cmu.RLock()
+		if s.c == nil {
+			s.cmu.RUnlock()
+			return nil, closedError(op)
+		}
+		s.pumpMu.Lock()
+		d := s.drv
+		C.gonbd_opt_step(s.c, d, 50)
+		st.negotiating, st.ready = d.negotiating != 0, d.ready != 0
+		st.dead, st.closed, st.failed = d.dead != 0, d.closed != 0, d.failed != 0
+		if st.failed {
+			derr = cerr(op, &d.err)
+		}
+		idle := d.dir == 0
+		s.pumpMu.Unlock()
+		s.cmu.RUnlock()
+		if st.failed || st.dead || st.closed || o.done != 0 || idle {
+			break
+		}
+	}
+	inFlight = false
+
+	switch {
+	case which == C.GONBD_OPT_ABORT && !st.dead && (st.closed || !st.negotiating):
+		s.die(nil)
+		return nil, nil
+	case st.dead || st.closed || st.failed:
+		if derr == nil {
+			derr = &Error{Op: op, Errno: syscall.ENOTCONN, Msg: "connection ended during option negotiation"}
+		}
+		if st.dead || st.closed {
+			s.die(derr)
+		}
+		return nil, derr
+	case o.done == 0:
+		return nil, &Error{Op: op, Errno: syscall.EIO, Msg: "option ended without a reply"}
+	case o.err != 0:
+		errno := syscall.Errno(o.err)
+		return nil, &Error{Op: op, Errno: errno, Msg: "server refused the option: " + errno.Error()}
+	case o.oom != 0:
+		return nil, &Error{Op: op, Errno: syscall.ENOMEM, Msg: "out of memory collecting the reply"}
+	}
+
+	var r [][2]string
+	if o.n > 0 {
+		names := unsafe.Slice(o.names, o.n)
+		descs := unsafe.Slice(o.descs, o.n)
+		r = make([][2]string, len(names))
+		for i := range names {
+			r[i] = [2]string{C.GoString(names[i]), C.GoString(descs[i])}
+		}
+	}
+	if which == C.GONBD_OPT_GO && st.ready {
+		s.goLive()
+	}
+	return r, nil
+}
