@@ -467,6 +467,39 @@ extern const char *nbd_get_version (struct nbd_handle *h) LIBNBD_NONNULL(1);
 extern int nbd_supports_tls (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SUPPORTS_TLS 1
 
+/* ---- calls from later libnbd releases (1.16, 1.22) ---------------------- */
+extern int nbd_supports_vsock (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_SUPPORTS_VSOCK 1
+/* Plaintext protocol bytes and messages (requests, options, reply chunks,
+ * option replies) exchanged so far on this handle. */
+extern uint64_t nbd_stats_bytes_sent (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_STATS_BYTES_SENT 1
+extern uint64_t nbd_stats_chunks_sent (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_STATS_CHUNKS_SENT 1
+extern uint64_t nbd_stats_bytes_received (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_STATS_BYTES_RECEIVED 1
+extern uint64_t nbd_stats_chunks_received (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_STATS_CHUNKS_RECEIVED 1
+/* LISTEN_FDNAMES for socket activation ("" = not set); the name is copied. */
+extern int nbd_set_socket_activation_name (struct nbd_handle *h, const char *socket_name) LIBNBD_NONNULL(1, 2);
+#define LIBNBD_HAVE_NBD_SET_SOCKET_ACTIVATION_NAME 1
+extern char *nbd_get_socket_activation_name (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_SOCKET_ACTIVATION_NAME 1
+/* Whether connecting, nbd_opt_go and nbd_opt_info send SET_META_CONTEXT for
+ * the contexts added with nbd_add_meta_context (default true). */
+extern int nbd_set_request_meta_context (struct nbd_handle *h, bool request) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_SET_REQUEST_META_CONTEXT 1
+extern int nbd_get_request_meta_context (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_REQUEST_META_CONTEXT 1
+/* nbd_poll, also returning (1) when fd becomes readable; fd stays yours. */
+extern int nbd_poll2 (struct nbd_handle *h, int fd, int timeout) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_POLL2 1
+extern int64_t nbd_get_subprocess_pid (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_SUBPROCESS_PID 1
+/* 1 if uri parses as an NBD URI this library understands, else 0. */
+extern int nbd_is_uri (struct nbd_handle *h, const char *uri) LIBNBD_NONNULL(1, 2);
+#define LIBNBD_HAVE_NBD_IS_URI 1
+
 #ifdef __cplusplus
 }
 #endif

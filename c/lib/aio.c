@@ -147,7 +147,15 @@ nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum)
 int
 nbd_internal_poll_once (struct nbd_handle *h, int timeout)
 {
-  struct pollfd fds[2];
+  return nbd_internal_poll_extra (h, timeout, -1);
+}
+
+/* poll_once, also waking when extra_fd (if >= 0) becomes readable. */
+int
+nbd_internal_poll_extra (struct nbd_handle *h, int timeout, int extra_fd)
+{
+  struct pollfd fds[3];
+  int extra_at = -1;
   unsigned dir;
   int nfds = 1, r, saved;
 
@@ -169,6 +177,13 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout)
     fds[1].revents = 0;
     nfds = 2;
   }
+  if (extra_fd >= 0) {
+    extra_at = nfds;
+    fds[nfds].fd = extra_fd;
+    fds[nfds].events = POLLIN;
+    fds[nfds].revents = 0;
+    nfds++;
+  }
   h->poller_active = true;
   pthread_mutex_unlock (&h->lock);
   r = poll (fds, nfds, timeout);
@@ -186,7 +201,7 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout)
   }
   if (r == 0)
     return 0;
-  if (nfds == 2 && fds[1].revents) {
+  if (h->wake_fd >= 0 && nfds >= 2 && extra_at != 1 && fds[1].revents) {
     eventfd_t v;
     eventfd_read (h->wake_fd, &v);
   }

@@ -399,6 +399,14 @@ spawn (struct nbd_handle *h, char **argv, int child_fd, bool activation)
 {
   pid_t pid;
   char listen_pid[48] = "LISTEN_PID=";
+  char *fdnames = NULL;
+
+  /* Everything the child needs is prepared before fork. */
+  if (activation && h->sa_name && h->sa_name[0] &&
+      asprintf (&fdnames, "LISTEN_FDNAMES=%s", h->sa_name) == -1) {
+    set_error (ENOMEM, "out of memory");
+    return -1;
+  }
   sigset_t all, old;
 
   sigfillset (&all);
@@ -407,6 +415,7 @@ spawn (struct nbd_handle *h, char **argv, int child_fd, bool activation)
   if (pid == -1) {
     int e = errno;
     pthread_sigmask (SIG_SETMASK, &old, NULL);
+    free (fdnames);
     set_error (e, "fork: %s", strerror (e));
     return -1;
   }
@@ -422,7 +431,7 @@ spawn (struct nbd_handle *h, char **argv, int child_fd, bool activation)
       format_uint (listen_pid + strlen ("LISTEN_PID="), (unsigned long) getpid ());
       putenv (listen_pid);
       putenv ((char *) "LISTEN_FDS=1");
-      putenv ((char *) "LISTEN_FDNAMES=nbd");
+      if (fdnames) putenv (fdnames);
     }
     else {
       dup2 (child_fd, 0);
@@ -435,6 +444,7 @@ spawn (struct nbd_handle *h, char **argv, int child_fd, bool activation)
     _exit (126);
   }
   pthread_sigmask (SIG_SETMASK, &old, NULL);
+  free (fdnames);
   h->pid = pid;
   return 0;
 }

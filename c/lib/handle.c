@@ -41,6 +41,7 @@ nbd_create (void)
   h->state = ST_CREATED;
   h->request_sr = true;
   h->request_block_size = true;
+  h->request_meta = true;
   h->pread_initialize = true;
   h->tls_verify_peer = true;
   h->handshake_flags = LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE | LIBNBD_HANDSHAKE_FLAG_NO_ZEROES;
@@ -106,7 +107,7 @@ nbd_close (struct nbd_handle *h)
   free (h->name); free (h->export_name);
   if (h->uri_parts) { nbd_internal_free_uri (h->uri_parts); free (h->uri_parts); }
   free (h->tls_certificates); free (h->tls_username); free (h->tls_psk_file);
-  free (h->dead_msg); free (h->opt_err_msg);
+  free (h->dead_msg); free (h->opt_err_msg); free (h->sa_name);
   free (h->canonical_name); free (h->description);
   free (h->rbuf); free (h->wbuf); free (h->pbuf);
   pthread_mutex_destroy (&h->lock);

@@ -74,6 +74,7 @@ nbd_internal_queue_option (struct nbd_handle *h, uint32_t opt, const void *data,
       (len && nbd_internal_wbuf_append (h, data, len) == -1))
     return -1;
   h->opt_current = opt;
+  h->chunks_sent++;
   h->state = opt == NBD_OPT_EXPORT_NAME ? ST_HS_EXPORT_NAME : ST_HS_OPT_REPLY;
   debug (h, "sending %s", option_name (opt));
   return 0;
@@ -147,7 +148,7 @@ static void
 start_export_sequence (struct nbd_handle *h, uint32_t final)
 {
   h->opt_final = final;
-  if (h->sr_negotiated && h->nr_req_meta > 0)
+  if (h->sr_negotiated && h->nr_req_meta > 0 && h->request_meta)
     send_meta_context (h, NBD_OPT_SET_META_CONTEXT);
   else {
     reset_meta (h);
@@ -565,6 +566,7 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
       return -1;
     }
     if (n < NBD_OPT_REPLY_HEADER_SIZE + (size_t) len) return 0;
+    h->chunks_received++;
     if (process_option_reply (h, type, p + NBD_OPT_REPLY_HEADER_SIZE, len) == -1)
       return -1;
     return NBD_OPT_REPLY_HEADER_SIZE + len;

@@ -125,6 +125,9 @@ struct nbd_handle {
   int uri_allow_tls;
   bool uri_allow_local_file;
   bool uri_username_set;      /* the username came from a URI: nbd_get_uri shows it */
+  bool request_meta;          /* send SET_META_CONTEXT automatically */
+  char *sa_name;              /* LISTEN_FDNAMES for socket activation, or NULL */
+  uint64_t bytes_sent, chunks_sent, bytes_received, chunks_received;
   char **req_meta;            /* contexts asked for with nbd_add_meta_context */
   size_t nr_req_meta;
   struct nbd_uri *uri_parts;  /* where we connected, for nbd_get_uri; owned */
@@ -289,6 +292,7 @@ extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_
 extern int nbd_internal_wait_command (struct nbd_handle *h, struct command *cmd);
 extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (struct nbd_handle *));
 extern int nbd_internal_poll_once (struct nbd_handle *h, int timeout);
+extern int nbd_internal_poll_extra (struct nbd_handle *h, int timeout, int extra_fd);
 extern void nbd_internal_wake_waiters (struct nbd_handle *h, bool all);
 extern void nbd_internal_free_callbacks (struct command *cmd);
 

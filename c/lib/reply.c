@@ -370,6 +370,7 @@ data_done (struct nbd_handle *h)
 static int
 process_header (struct nbd_handle *h, const uint8_t *hdr)
 {
+  h->chunks_received++;
   return be32_get (hdr) == NBD_SIMPLE_REPLY_MAGIC
     ? process_simple (h, hdr) : process_chunk_header (h, hdr);
 }

@@ -156,6 +156,7 @@ nbd_internal_on_readable (struct nbd_handle *h)
       set_dead (h, errno, "recv: %s", strerror (errno));
       return -1;
     }
+    h->bytes_received += n;
     if (h->rend > h->rstart) {
       ssize_t used = nbd_internal_feed (h, h->rbuf + h->rstart, h->rend - h->rstart);
       if (used < 0) return -1;
@@ -190,6 +191,7 @@ flush_wbuf (struct nbd_handle *h)
       return -1;
     }
     h->woff += n;
+    h->bytes_sent += n;
   }
   h->woff = h->wlen = 0;
   return 0;
@@ -209,6 +211,7 @@ request_sent (struct nbd_handle *h, struct command *c)
   h->sendq_head = c->next;
   if (!h->sendq_head) h->sendq_tail = NULL;
   h->nr_sendq--;
+  h->chunks_sent++;
   h->sendq_bytes -= cmd_wire_size (c);
   c->next = NULL;
   if (c->type == NBD_CMD_DISC) {
@@ -263,6 +266,7 @@ flush_commands (struct nbd_handle *h)
       send_failed (h, errno);
       return -1;
     }
+    h->bytes_sent += n;
     /* Retire what went out completely; remember how far into the next. */
     {
       size_t done = (size_t) n + h->send_off;
