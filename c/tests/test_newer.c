@@ -23,6 +23,7 @@ test_stats (void)
   char buf[4096];
   uint64_t bs, br, cs, cr;
 
+  memset (buf, 0x5a, sizeof buf);
   CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
   h = nbd_create ();
   CU_ASSERT_PTR_NOT_NULL_FATAL (h);
