@@ -222,6 +222,24 @@ func extents(op string, e *C.struct_gonbd_extents) (map[string][]Extent, error) 
 	return m, nil
 }
 
+// transfer reads or writes p at off as commands of at most maxRequest
+// bytes each, and returns how many bytes were done before any error.
+func (h *Handle) transfer(ctx context.Context, op string, kind int, p []byte, off uint64, flags C.uint32_t) (int, error) {
+	n := 0
+	for n < len(p) {
+		chunk := p[n:]
+		if len(chunk) > maxRequest {
+			chunk = chunk[:maxRequest]
+		}
+		r := req{kind: kind, p: chunk, off: off + uint64(n), flags: flags}
+		if _, err := h.run(ctx, op, &r); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+	}
+	return n, nil
+}
+
 // ReadAt reads len(p) bytes at offset off (io.ReaderAt). Reads that
 // extend past the end of the export return the bytes before the end and
 // io.EOF. ReadAt cannot be cancelled; use Read with a context for that.
@@ -243,17 +261,9 @@ func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 			eof = io.EOF
 		}
 	}
-	n := 0
-	for n < len(p) {
-		chunk := p[n:]
-		if len(chunk) > maxRequest {
-			chunk = chunk[:maxRequest]
-		}
-		r := req{kind: kRead, p: chunk, off: uint64(off) + uint64(n)}
-		if _, err := h.run(context.Background(), "ReadAt", &r); err != nil {
-			return n, err
-		}
-		n += len(chunk)
+	n, err := h.transfer(context.Background(), "ReadAt", kRead, p, uint64(off), 0)
+	if err != nil {
+		return n, err
 	}
 	return n, eof
 }
@@ -265,19 +275,7 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &Error{Op: "WriteAt", Errno: syscall.EINVAL, Msg: "negative offset"}
 	}
-	n := 0
-	for n < len(p) {
-		chunk := p[n:]
-		if len(chunk) > maxRequest {
-			chunk = chunk[:maxRequest]
-		}
-		r := req{kind: kWrite, p: chunk, off: uint64(off) + uint64(n)}
-		if _, err := h.run(context.Background(), "WriteAt", &r); err != nil {
-			return n, err
-		}
-		n += len(chunk)
-	}
-	return n, nil
+	return h.transfer(context.Background(), "WriteAt", kWrite, p, uint64(off), 0)
 }
 
 // Read fills p from offset off. If ctx is done first, Read returns
@@ -285,44 +283,27 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 // (into a buffer the handle owns, never p) and the handle stays usable.
 func (h *Handle) Read(ctx context.Context, p []byte, off uint64, flags ...Flag) error {
 	defer runtime.KeepAlive(h)
-	f := cflags(flags)
-	for n := 0; n < len(p) || (n == 0 && len(p) == 0); {
-		chunk := p[n:]
-		if len(chunk) > maxRequest {
-			chunk = chunk[:maxRequest]
-		}
-		r := req{kind: kRead, p: chunk, off: off + uint64(n), flags: f}
-		if _, err := h.run(ctx, "Read", &r); err != nil {
-			return err
-		}
-		n += len(chunk)
-		if len(p) == 0 {
-			break
-		}
+	if len(p) == 0 {
+		// A zero-length request still goes to the server (which may refuse it).
+		r := req{kind: kRead, off: off, flags: cflags(flags)}
+		_, err := h.run(ctx, "Read", &r)
+		return err
 	}
-	return nil
+	_, err := h.transfer(ctx, "Read", kRead, p, off, cflags(flags))
+	return err
 }
 
 // Write writes p at offset off. Cancellation behaves as for Read: p is
 // copied, so the caller may reuse it as soon as Write returns.
 func (h *Handle) Write(ctx context.Context, p []byte, off uint64, flags ...Flag) error {
 	defer runtime.KeepAlive(h)
-	f := cflags(flags)
-	for n := 0; n < len(p) || (n == 0 && len(p) == 0); {
-		chunk := p[n:]
-		if len(chunk) > maxRequest {
-			chunk = chunk[:maxRequest]
-		}
-		r := req{kind: kWrite, p: chunk, off: off + uint64(n), flags: f}
-		if _, err := h.run(ctx, "Write", &r); err != nil {
-			return err
-		}
-		n += len(chunk)
-		if len(p) == 0 {
-			break
-		}
+	if len(p) == 0 {
+		r := req{kind: kWrite, off: off, flags: cflags(flags)}
+		_, err := h.run(ctx, "Write", &r)
+		return err
 	}
-	return nil
+	_, err := h.transfer(ctx, "Write", kWrite, p, off, cflags(flags))
+	return err
 }
 
 // Flush asks the server to commit written data to stable storage.
