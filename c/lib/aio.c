@@ -79,7 +79,7 @@ nbd_internal_cmd_complete (struct nbd_handle *h, struct command *c)
 {
   int err = c->error;
 
-  if (c->type == NBD_CMD_READ && c->count >= NBD_BIG_READ)
+  if (nbd_internal_is_big_read (c))
     h->nr_big_reads--;
   /* With pread_initialize the caller never sees stale memory, even after a
    * failed read: zeroing on failure gives that guarantee without paying
@@ -142,22 +142,15 @@ nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum)
 
 /* ---- the event loop --------------------------------------------------------- */
 
-/* One poll() on the handle's socket with the lock released, then the I/O it
- * allows.  Returns 1 if events were handled, 0 on timeout, -1 on error. */
+/* One poll() on the handle's socket (and on extra_fd, if >= 0, for
+ * nbd_poll2) with the lock released, then the I/O it allows.  Returns 1 if
+ * events were handled, 0 on timeout, -1 on error. */
 int
-nbd_internal_poll_once (struct nbd_handle *h, int timeout)
+nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
 {
-  return nbd_internal_poll_extra (h, timeout, -1);
-}
-
-/* poll_once, also waking when extra_fd (if >= 0) becomes readable. */
-int
-nbd_internal_poll_extra (struct nbd_handle *h, int timeout, int extra_fd)
-{
-  struct pollfd fds[3];
-  int extra_at = -1;
+  struct pollfd fds[3] = { { .fd = h->fd } };
   unsigned dir;
-  int nfds = 1, r, saved;
+  int nfds = 1, wake_at = -1, r, saved;
 
   if (nbd_internal_flush (h) == -1)
     return -1;
@@ -170,20 +163,12 @@ nbd_internal_poll_extra (struct nbd_handle *h, int timeout, int extra_fd)
   fds[0].fd = h->fd;
   fds[0].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0) |
                   ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
-  fds[0].revents = 0;
   if (h->wake_fd >= 0) {
-    fds[1].fd = h->wake_fd;
-    fds[1].events = POLLIN;
-    fds[1].revents = 0;
-    nfds = 2;
+    wake_at = nfds;
+    fds[nfds++] = (struct pollfd) { .fd = h->wake_fd, .events = POLLIN };
   }
-  if (extra_fd >= 0) {
-    extra_at = nfds;
-    fds[nfds].fd = extra_fd;
-    fds[nfds].events = POLLIN;
-    fds[nfds].revents = 0;
-    nfds++;
-  }
+  if (extra_fd >= 0)
+    fds[nfds++] = (struct pollfd) { .fd = extra_fd, .events = POLLIN };
   h->poller_active = true;
   pthread_mutex_unlock (&h->lock);
   r = poll (fds, nfds, timeout);
@@ -201,9 +186,9 @@ nbd_internal_poll_extra (struct nbd_handle *h, int timeout, int extra_fd)
   }
   if (r == 0)
     return 0;
-  if (h->wake_fd >= 0 && nfds >= 2 && extra_at != 1 && fds[1].revents) {
+  if (wake_at >= 0 && fds[wake_at].revents) {
     eventfd_t v;
-    eventfd_read (h->wake_fd, &v);
+    eventfd_read (fds[wake_at].fd, &v);
   }
   /* The state may have moved on while we were unlocked. */
   if (h->state == ST_DEAD || h->state == ST_CLOSED || h->fd != fds[0].fd)
@@ -221,17 +206,16 @@ nbd_internal_poll_extra (struct nbd_handle *h, int timeout, int extra_fd)
   return 1;
 }
 
-/* After events were processed: wake each sleeping waiter whose condition
- * now holds, and one more to take over polling (or all, when the
- * connection ended). */
+/* After events were processed: wake the sleeping waiters that mode asks
+ * for.  A handover is only needed when nobody is polling any more. */
 void
-nbd_internal_wake_waiters (struct nbd_handle *h, bool all)
+nbd_internal_wake_waiters (struct nbd_handle *h, enum wake_mode mode)
 {
   struct waiter *w;
-  bool handed_over = h->poller_active;
+  bool handed_over = mode != WAKE_DONE_HANDOVER || h->poller_active;
 
   for (w = h->waiters_list; w; w = w->next) {
-    if (all || w->done (h, w->arg))
+    if (mode == WAKE_ALL || w->done (h, w->arg))
       pthread_cond_signal (&w->cond);
     else if (!handed_over) {
       pthread_cond_signal (&w->cond);
@@ -260,29 +244,22 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *, void *), voi
       pthread_cond_init (&w.cond, NULL);
       w.next = h->waiters_list;
       h->waiters_list = &w;
-      h->waiters++;
       pthread_cond_wait (&w.cond, &h->lock);
-      h->waiters--;
       for (pp = &h->waiters_list; *pp != &w; pp = &(*pp)->next)
         ;
       *pp = w.next;
       pthread_cond_destroy (&w.cond);
       continue;
     }
-    r = nbd_internal_poll_once (h, -1);
-    /* Keep the poller role while our own command is outstanding: only the
+    r = nbd_internal_poll_once (h, -1, -1);
+    /* We keep the poller role while our own wait goes on: only the
      * threads whose wait is over need waking. */
-    if (h->waiters) {
-      h->poller_active = true;
-      nbd_internal_wake_waiters (h, false);
-      h->poller_active = false;
-    }
+    nbd_internal_wake_waiters (h, WAKE_DONE);
     if (r == -1 && h->state != ST_DEAD && h->state != ST_CLOSED)
       return -1;
   }
   /* We are leaving: if we were the poller, someone else must take over. */
-  if (h->waiters && !h->poller_active)
-    nbd_internal_wake_waiters (h, false);
+  nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
   return 0;
 }
 
@@ -313,18 +290,27 @@ nbd_internal_wait_until (struct nbd_handle *h, bool (*pred) (struct nbd_handle *
 }
 
 /* ---- public event-loop calls ------------------------------------------------ */
+/* nbd_poll and nbd_poll2: one poll, then hand polling on to a sleeping
+ * sync caller if there is one. */
+int
+nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
+{
+  int r = nbd_internal_poll_once (h, timeout, extra_fd);
+
+  nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
+  if (r >= 0 && h->state == ST_DEAD) {
+    set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
+    r = -1;
+  }
+  return r;
+}
+
 NBD_API int
 nbd_poll (struct nbd_handle *h, int timeout)
 {
   int r;
   API_ENTER (h, "nbd_poll");
-  r = nbd_internal_poll_once (h, timeout);
-  if (h->waiters)
-    nbd_internal_wake_waiters (h, false);
-  if (r >= 0 && h->state == ST_DEAD) {
-    set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
-    r = -1;
-  }
+  r = nbd_internal_poll_call (h, timeout, -1);
   API_LEAVE (h);
   return r;
 }
@@ -376,8 +362,7 @@ notify (struct nbd_handle *h, bool readable)
   }
   else
     r = nbd_internal_on_writable (h);
-  if (h->waiters)
-    nbd_internal_wake_waiters (h, false);
+  nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
   if (h->state == ST_DEAD) {
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
     return -1;

@@ -139,8 +139,8 @@ enqueue (struct nbd_handle *h, struct command *c)
   if (h->sendq_tail) h->sendq_tail->next = c; else h->sendq_head = c;
   h->sendq_tail = c;
   h->nr_sendq++;
-  h->sendq_bytes += NBD_REQUEST_SIZE + (c->type == NBD_CMD_WRITE ? c->count : 0);
-  if (c->type == NBD_CMD_READ && c->count >= NBD_BIG_READ)
+  h->sendq_bytes += nbd_internal_wire_size (c);
+  if (nbd_internal_is_big_read (c))
     h->nr_big_reads++;
   /* When nothing is in flight, send at once: nobody else would.  While
    * replies are still due, an aio request waits for the event loop (the
@@ -221,10 +221,8 @@ finish_sync (struct nbd_handle *h, struct command *c)
     return -1;
   }
   err = c->done ? c->error : (h->dead_errno ? h->dead_errno : ENOTCONN);
-  if (c->done) {
-    nbd_internal_free_callbacks (c);
-    nbd_internal_cmd_free (h, c);
-  }
+  if (c->done)
+    nbd_internal_cmd_free (h, c);   /* runs the callbacks' .free too */
   if (err) {
     if ((h->state == ST_DEAD && err == h->dead_errno && h->dead_msg))
       set_error (err, "%s", h->dead_msg);
@@ -404,7 +402,7 @@ queue_disconnect (struct nbd_handle *h, uint32_t flags)
       struct command *x = *pp;
       *pp = x->next;
       h->nr_sendq--;
-      h->sendq_bytes -= NBD_REQUEST_SIZE + (x->type == NBD_CMD_WRITE ? x->count : 0);
+      h->sendq_bytes -= nbd_internal_wire_size (x);
       x->next = NULL;
       x->error = ENOTCONN;
       nbd_internal_cmd_complete (h, x);

@@ -54,42 +54,60 @@ nbd_internal_adopt_socket (struct nbd_handle *h, int fd)
   return 0;
 }
 
-/* Moves to the next address of a TCP connect, or dies with the last error. */
-void
+/* Creates a non-blocking socket and connects it to sa.  Returns 1 if the
+ * connect is under way (state CONNECTING), 0 if it completed (handshake
+ * started), -1 with errno set if it failed (no socket kept). */
+static int
+open_and_connect (struct nbd_handle *h, int family, int protocol,
+                  const struct sockaddr *sa, socklen_t len)
+{
+  int fd, e;
+
+  fd = socket (family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd == -1)
+    return -1;
+  if (family == AF_INET || family == AF_INET6) {
+    int one = 1;
+    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  if (connect (fd, sa, len) == 0) {
+    h->fd = fd;
+    nbd_internal_start_handshake (h);
+    return 0;
+  }
+  if (errno == EINPROGRESS) {
+    h->fd = fd;
+    h->state = ST_CONNECTING;
+    return 1;
+  }
+  e = errno;
+  close (fd);
+  errno = e;
+  return -1;
+}
+
+/* Tries the remaining addresses of a TCP connect in turn.  When all have
+ * failed the handle is new again (as libnbd does for TCP) and -1 is
+ * returned with the last connect error. */
+int
 nbd_internal_connect_tcp_addresses (struct nbd_handle *h)
 {
+  int err;
+
   while (h->ai_next) {
     struct addrinfo *ai = h->ai_next;
-    int fd, one = 1;
-
     h->ai_next = ai->ai_next;
-    fd = socket (ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd == -1) { h->connect_errno = errno; continue; }
-    if (ai->ai_protocol == IPPROTO_TCP || ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
-      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect (fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-      h->fd = fd;
-      nbd_internal_start_handshake (h);
-      return;
-    }
-    if (errno == EINPROGRESS) {
-      h->fd = fd;
-      h->state = ST_CONNECTING;
-      return;
-    }
+    if (open_and_connect (h, ai->ai_family, ai->ai_protocol, ai->ai_addr, ai->ai_addrlen) >= 0)
+      return 0;
     h->connect_errno = errno;
-    close (fd);
   }
-  /* As libnbd does for TCP: when every address failed, the handle is new
-   * again and may be used for another connect. */
-  {
-    int err = h->connect_errno ? h->connect_errno : ECONNREFUSED;
-    if (h->fd >= 0) { close (h->fd); h->fd = -1; }
-    if (h->ai_list) { freeaddrinfo (h->ai_list); h->ai_list = h->ai_next = NULL; }
-    h->state = ST_CREATED;
-    h->connect_errno = err;
-    set_error (err, "connect: %s", strerror (err));
-  }
+  err = h->connect_errno ? h->connect_errno : ECONNREFUSED;
+  freeaddrinfo (h->ai_list);
+  h->ai_list = h->ai_next = NULL;
+  h->state = ST_CREATED;
+  h->connect_errno = err;
+  set_error (err, "connect: %s", strerror (err));
+  return -1;
 }
 
 /* Starts a non-blocking connect of a new socket; -1 (handle dead) if the
@@ -98,35 +116,18 @@ int
 nbd_internal_start_connect (struct nbd_handle *h, int family,
                             const struct sockaddr *sa, socklen_t len)
 {
-  int fd;
-
   if (refuse_tls_required (h) == -1)
     return -1;
-  fd = socket (family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd == -1) {
-    set_error (errno, "socket: %s", strerror (errno));
-    return -1;
-  }
-  if (family == AF_INET || family == AF_INET6) {
-    int one = 1;
-    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  h->fd = fd;
-  if (connect (fd, sa, len) == 0) {
-    nbd_internal_start_handshake (h);
+  if (open_and_connect (h, family, 0, sa, len) >= 0)
     return 0;
-  }
-  if (errno == EINPROGRESS) {
-    h->state = ST_CONNECTING;
-    return 0;
-  }
   h->connect_errno = errno;
   set_dead (h, errno, "connect: %s", strerror (errno));
   return -1;
 }
 
-/* Called when a connecting socket becomes writable. */
-void
+/* Called when a connecting socket becomes writable.  Returns -1 if the
+ * connect failed (handle dead, or for TCP back to created). */
+int
 nbd_internal_connect_progress (struct nbd_handle *h)
 {
   int err = 0;
@@ -136,18 +137,17 @@ nbd_internal_connect_progress (struct nbd_handle *h)
     err = errno;
   if (err == 0) {
     nbd_internal_start_handshake (h);
-    return;
+    return 0;
   }
   if (err == EINPROGRESS || err == EAGAIN)
-    return;
+    return 0;
   h->connect_errno = err;
-  if (h->ai_list) {             /* TCP: try the next address, if any */
-    close (h->fd);
-    h->fd = -1;
-    nbd_internal_connect_tcp_addresses (h);
-    return;
-  }
+  close (h->fd);
+  h->fd = -1;
+  if (h->ai_list)               /* TCP: try the next address, if any */
+    return nbd_internal_connect_tcp_addresses (h);
   set_dead (h, err, "connect: %s", strerror (err));
+  return -1;
 }
 
 static bool
@@ -165,9 +165,8 @@ nbd_internal_wait_connected (struct nbd_handle *h)
     return -1;
   if (h->state == ST_TRANSMISSION || h->state == ST_NEGOTIATING)
     return 0;
-  if (h->state == ST_CREATED) {
-    set_error (h->connect_errno ? h->connect_errno : ECONNREFUSED, "connect: %s",
-               strerror (h->connect_errno ? h->connect_errno : ECONNREFUSED));
+  if (h->state == ST_CREATED) {   /* TCP: every address failed */
+    set_error (h->connect_errno, "connect: %s", strerror (h->connect_errno));
     return -1;
   }
   set_error (h->dead_errno ? h->dead_errno : ENOTCONN, "%s",
@@ -176,8 +175,8 @@ nbd_internal_wait_connected (struct nbd_handle *h)
 }
 
 /* ---- public connect calls ------------------------------------------------- */
-static int
-aio_connect_unix_locked (struct nbd_handle *h, const char *path)
+int
+nbd_internal_connect_unix (struct nbd_handle *h, const char *path)
 {
   struct sockaddr_un sun = { .sun_family = AF_UNIX };
   size_t len = strlen (path);
@@ -198,7 +197,7 @@ nbd_aio_connect_unix (struct nbd_handle *h, const char *path)
   API_ENTER (h, "nbd_aio_connect_unix");
   CHECK_STATE (h, PERMIT_CREATED, -1);
   if (!path) { set_error (EFAULT, "unixsocket cannot be NULL"); API_LEAVE (h); return -1; }
-  r = aio_connect_unix_locked (h, path);
+  r = nbd_internal_connect_unix (h, path);
   API_LEAVE (h);
   return r;
 }
@@ -210,14 +209,14 @@ nbd_connect_unix (struct nbd_handle *h, const char *path)
   API_ENTER (h, "nbd_connect_unix");
   CHECK_STATE (h, PERMIT_CREATED, -1);
   if (!path) { set_error (EFAULT, "unixsocket cannot be NULL"); API_LEAVE (h); return -1; }
-  r = aio_connect_unix_locked (h, path);
+  r = nbd_internal_connect_unix (h, path);
   if (r == 0) r = nbd_internal_wait_connected (h);
   API_LEAVE (h);
   return r;
 }
 
-static int
-aio_connect_vsock_locked (struct nbd_handle *h, uint32_t cid, uint32_t port)
+int
+nbd_internal_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
 {
   struct sockaddr_vm svm;
 
@@ -239,7 +238,7 @@ nbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
   int r;
   API_ENTER (h, "nbd_aio_connect_vsock");
   CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = aio_connect_vsock_locked (h, cid, port);
+  r = nbd_internal_connect_vsock (h, cid, port);
   API_LEAVE (h);
   return r;
 }
@@ -250,14 +249,14 @@ nbd_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
   int r;
   API_ENTER (h, "nbd_connect_vsock");
   CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = aio_connect_vsock_locked (h, cid, port);
+  r = nbd_internal_connect_vsock (h, cid, port);
   if (r == 0) r = nbd_internal_wait_connected (h);
   API_LEAVE (h);
   return r;
 }
 
-static int
-aio_connect_tcp_locked (struct nbd_handle *h, const char *host, const char *port)
+int
+nbd_internal_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
 {
   struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                             .ai_flags = AI_ADDRCONFIG };
@@ -275,8 +274,7 @@ aio_connect_tcp_locked (struct nbd_handle *h, const char *host, const char *port
   h->ai_next = h->ai_list;
   h->connect_errno = 0;
   nbd_internal_remember_endpoint (h, NBD_URI_TCP, host, port, 0, NULL);
-  nbd_internal_connect_tcp_addresses (h);
-  return h->state == ST_DEAD || h->state == ST_CREATED ? -1 : 0;
+  return nbd_internal_connect_tcp_addresses (h);
 }
 
 NBD_API int
@@ -286,7 +284,7 @@ nbd_aio_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
   API_ENTER (h, "nbd_aio_connect_tcp");
   CHECK_STATE (h, PERMIT_CREATED, -1);
   if (!host || !port) { set_error (EFAULT, "hostname and port cannot be NULL"); API_LEAVE (h); return -1; }
-  r = aio_connect_tcp_locked (h, host, port);
+  r = nbd_internal_connect_tcp (h, host, port);
   API_LEAVE (h);
   return r;
 }
@@ -298,10 +296,20 @@ nbd_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
   API_ENTER (h, "nbd_connect_tcp");
   CHECK_STATE (h, PERMIT_CREATED, -1);
   if (!host || !port) { set_error (EFAULT, "hostname and port cannot be NULL"); API_LEAVE (h); return -1; }
-  r = aio_connect_tcp_locked (h, host, port);
+  r = nbd_internal_connect_tcp (h, host, port);
   if (r == 0) r = nbd_internal_wait_connected (h);
   API_LEAVE (h);
   return r;
+}
+
+static int
+connect_sockaddr (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
+{
+  if (!addr || len < sizeof (sa_family_t) || len > sizeof (struct sockaddr_storage)) {
+    set_error (EINVAL, "addr: invalid socket address");
+    return -1;
+  }
+  return nbd_internal_start_connect (h, addr->sa_family, addr, len);
 }
 
 NBD_API int
@@ -310,12 +318,7 @@ nbd_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t le
   int r;
   API_ENTER (h, "nbd_aio_connect");
   CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (!addr || len < sizeof (sa_family_t) || len > sizeof (struct sockaddr_storage)) {
-    set_error (EINVAL, "addr: invalid socket address");
-    API_LEAVE (h);
-    return -1;
-  }
-  r = nbd_internal_start_connect (h, addr->sa_family, addr, len);
+  r = connect_sockaddr (h, addr, len);
   API_LEAVE (h);
   return r;
 }
@@ -326,12 +329,7 @@ nbd_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
   int r;
   API_ENTER (h, "nbd_connect");
   CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (!addr || len < sizeof (sa_family_t) || len > sizeof (struct sockaddr_storage)) {
-    set_error (EINVAL, "addr: invalid socket address");
-    API_LEAVE (h);
-    return -1;
-  }
-  r = nbd_internal_start_connect (h, addr->sa_family, addr, len);
+  r = connect_sockaddr (h, addr, len);
   if (r == 0) r = nbd_internal_wait_connected (h);
   API_LEAVE (h);
   return r;

@@ -261,6 +261,9 @@ BOOL_SETTING (nbd_set_request_structured_replies, nbd_get_request_structured_rep
 BOOL_SETTING (nbd_set_request_block_size, nbd_get_request_block_size,
               request_block_size, PERMIT_CREATED_NEGOTIATING)
 BOOL_SETTING (nbd_set_full_info, nbd_get_full_info, full_info, PERMIT_CREATED_NEGOTIATING)
+/* (libnbd 1.16) */
+BOOL_SETTING (nbd_set_request_meta_context, nbd_get_request_meta_context,
+              request_meta, PERMIT_CREATED_NEGOTIATING)
 BOOL_SETTING (nbd_set_pread_initialize, nbd_get_pread_initialize, pread_initialize, PERMIT_ANY)
 BOOL_SETTING (nbd_set_opt_mode, nbd_get_opt_mode, opt_mode, PERMIT_CREATED)
 BOOL_SETTING (nbd_set_tls_verify_peer, nbd_get_tls_verify_peer, tls_verify_peer, PERMIT_CREATED)

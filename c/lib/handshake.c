@@ -239,12 +239,6 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
       return;
     }
     nbd_internal_reset_info (h);
-    if (h->opt_reptype == NBD_REP_ERR_UNSUP && opt == NBD_OPT_GO) {
-      /* Old server: fall back to NBD_OPT_EXPORT_NAME. */
-      debug (h, "server lacks NBD_OPT_GO, falling back to NBD_OPT_EXPORT_NAME");
-      send_export_name (h);
-      return;
-    }
     if (h->opt_user) {
       h->state = ST_NEGOTIATING;
       finish_user_option (h, err, msg);
@@ -340,9 +334,13 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
       snprintf (msg + n, sizeof msg - n, ": %.*s", (int) len, (const char *) data);
     debug (h, "%s", msg);
     if (opt == NBD_OPT_ABORT) { option_finished (h, 0, NULL); return 0; }
-    h->opt_reptype = type;
+    if (opt == NBD_OPT_GO && type == NBD_REP_ERR_UNSUP) {
+      /* Old server: fall back to NBD_OPT_EXPORT_NAME. */
+      debug (h, "server lacks NBD_OPT_GO, falling back to NBD_OPT_EXPORT_NAME");
+      send_export_name (h);
+      return 0;
+    }
     option_finished (h, err, msg);
-    h->opt_reptype = 0;
     return h->state == ST_DEAD ? -1 : 0;
   }
 

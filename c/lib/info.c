@@ -112,21 +112,16 @@ static char *
 info_string (struct nbd_handle *h, const char *call, bool canonical, const char *missing)
 {
   char *r = NULL;
-  const char *value, *fallback = NULL;
+  const char *value;
   API_ENTER (h, call);
   CHECK_STATE (h, PERMIT_NEG_CONN_CLOSED, NULL);
   value = canonical ? h->canonical_name : h->description;
-  if (!h->have_info) {
-    set_error (EINVAL, "the server has not sent export information yet");
-    API_LEAVE (h);
-    return NULL;
+  if (need_info (h) == 0) {
+    if (!value)
+      set_error (ENOTSUP, "%s", missing);
+    else if (!(r = strdup (value)))
+      set_error (ENOMEM, "out of memory");
   }
-  if (value || fallback) {
-    r = strdup (value ? value : fallback);
-    if (!r) set_error (ENOMEM, "out of memory");
-  }
-  else
-    set_error (ENOTSUP, "%s", missing);
   API_LEAVE (h);
   return r;
 }
@@ -135,7 +130,7 @@ NBD_API char *
 nbd_get_canonical_export_name (struct nbd_handle *h)
 {
   return info_string (h, "nbd_get_canonical_export_name", true,
-                      "the server has not sent export information yet");
+                      "the server did not send a canonical name (see nbd_set_full_info)");
 }
 
 NBD_API char *

@@ -161,7 +161,6 @@ struct nbd_handle {
   uint32_t opt_final;         /* what the current sequence ends with: GO, INFO, ... */
   bool opt_user;              /* started by an nbd_(aio_)opt_* call */
   int opt_err;                /* errno of the finished option, 0 = success */
-  uint32_t opt_reptype;       /* the error reply type that ended it, if any */
   char *opt_err_msg;
   int opt_count;              /* items reported by LIST / LIST_META_CONTEXT */
   bool opt_done;              /* the user's option call has finished */
@@ -203,9 +202,8 @@ struct nbd_handle {
   bool draining;              /* reading the last words of a peer that hung up */
 
   /* threads */
-  bool poller_active;         /* one sync waiter is blocked in poll() */
+  bool poller_active;         /* a thread is blocked in poll() on h->fd */
   int wake_fd;                /* eventfd to interrupt that poll(), or -1 */
-  int waiters;
 };
 
 /* A sync caller that sleeps while another thread polls.  It is woken
@@ -252,8 +250,11 @@ extern unsigned nbd_internal_direction (struct nbd_handle *h);
 extern int nbd_internal_adopt_socket (struct nbd_handle *h, int fd);
 extern int nbd_internal_start_connect (struct nbd_handle *h, int family,
                                        const struct sockaddr *sa, socklen_t len);
-extern void nbd_internal_connect_tcp_addresses (struct nbd_handle *h);
-extern void nbd_internal_connect_progress (struct nbd_handle *h);
+extern int nbd_internal_connect_tcp_addresses (struct nbd_handle *h);
+extern int nbd_internal_connect_tcp (struct nbd_handle *h, const char *host, const char *port);
+extern int nbd_internal_connect_unix (struct nbd_handle *h, const char *path);
+extern int nbd_internal_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port);
+extern int nbd_internal_connect_progress (struct nbd_handle *h);
 extern int nbd_internal_wait_connected (struct nbd_handle *h);
 extern void nbd_internal_reap_child (struct nbd_handle *h);
 
@@ -291,9 +292,15 @@ extern void nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum);
 extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink);
 extern int nbd_internal_wait_command (struct nbd_handle *h, struct command *cmd);
 extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (struct nbd_handle *));
-extern int nbd_internal_poll_once (struct nbd_handle *h, int timeout);
-extern int nbd_internal_poll_extra (struct nbd_handle *h, int timeout, int extra_fd);
-extern void nbd_internal_wake_waiters (struct nbd_handle *h, bool all);
+extern int nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd);
+/* Which sleeping sync callers to wake after events were processed. */
+enum wake_mode {
+  WAKE_DONE,                  /* those whose wait is over */
+  WAKE_DONE_HANDOVER,         /* those, and one more to take over polling */
+  WAKE_ALL,                   /* everyone: the connection ended */
+};
+extern void nbd_internal_wake_waiters (struct nbd_handle *h, enum wake_mode mode);
+extern int nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd);
 extern void nbd_internal_free_callbacks (struct command *cmd);
 
 /* ---- uri.c / uri_connect.c ------------------------------------------------ */
@@ -302,6 +309,26 @@ extern int nbd_internal_remember_endpoint (struct nbd_handle *h, int transport,
                                            uint32_t cid, const char *socket);
 
 /* ---- small helpers ------------------------------------------------------ */
+/* Bytes a request occupies on the wire (header, plus payload for writes). */
+static inline size_t
+nbd_internal_wire_size (const struct command *c)
+{
+  return NBD_REQUEST_SIZE + (c->type == NBD_CMD_WRITE ? c->count : 0);
+}
+
+static inline bool
+nbd_internal_is_big_read (const struct command *c)
+{
+  return c->type == NBD_CMD_READ && c->count >= NBD_BIG_READ;
+}
+
+/* No reply is partly received: the parser waits for a fresh header. */
+static inline bool
+nbd_internal_between_replies (const struct nbd_handle *h)
+{
+  return h->rphase == RP_HEADER && h->rhdr_len == 0;
+}
+
 #define FREE_CALLBACK(cb) \
   do { if ((cb).free) { void (*f_) (void *) = (cb).free; (cb).free = NULL; f_ ((cb).user_data); } \
        (cb).callback = NULL; (cb).user_data = NULL; } while (0)

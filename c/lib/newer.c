@@ -64,37 +64,11 @@ nbd_get_socket_activation_name (struct nbd_handle *h)
 }
 
 NBD_API int
-nbd_set_request_meta_context (struct nbd_handle *h, bool request)
-{
-  API_ENTER (h, "nbd_set_request_meta_context");
-  CHECK_STATE (h, PERMIT_CREATED_NEGOTIATING, -1);
-  h->request_meta = request;
-  API_LEAVE (h);
-  return 0;
-}
-
-NBD_API int
-nbd_get_request_meta_context (struct nbd_handle *h)
-{
-  int r;
-  API_ENTER (h, "nbd_get_request_meta_context");
-  r = h->request_meta;
-  API_LEAVE (h);
-  return r;
-}
-
-NBD_API int
 nbd_poll2 (struct nbd_handle *h, int fd, int timeout)
 {
   int r;
   API_ENTER (h, "nbd_poll2");
-  r = nbd_internal_poll_extra (h, timeout, fd);
-  if (h->waiters)
-    nbd_internal_wake_waiters (h, false);
-  if (r >= 0 && h->state == ST_DEAD) {
-    set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
-    r = -1;
-  }
+  r = nbd_internal_poll_call (h, timeout, fd);
   API_LEAVE (h);
   return r;
 }

@@ -84,17 +84,26 @@ send_failed (struct nbd_handle *h, int err)
     set_dead (h, err, "send: %s", strerror (err));
 }
 
+/* After NBD_CMD_DISC went out, the connection is over once no reply is
+ * due any more: no need to wait a round trip for the server's EOF. */
+static bool
+disconnect_complete (const struct nbd_handle *h)
+{
+  return h->state == ST_TRANSMISSION && h->disc_sent && h->nr_inflight == 0 &&
+    nbd_internal_between_replies (h);
+}
+
 static void
 on_eof (struct nbd_handle *h)
 {
-  if (h->state == ST_TRANSMISSION && h->disc_sent && h->rphase == RP_HEADER && h->rhdr_len == 0)
+  if (h->state == ST_TRANSMISSION && h->disc_sent && nbd_internal_between_replies (h))
     nbd_internal_set_closed (h);
   else if (h->state == ST_HS_OPT_REPLY && h->opt_current == NBD_OPT_ABORT)
     nbd_internal_set_closed (h);
   else if (h->state == ST_HS_EXPORT_NAME && h->rstart == h->rend)
     set_dead (h, ENOENT, "server closed the connection after NBD_OPT_EXPORT_NAME "
               "(the export name was probably rejected)");
-  else if (h->state == ST_TRANSMISSION && h->rphase == RP_HEADER && h->rhdr_len == 0)
+  else if (h->state == ST_TRANSMISSION && nbd_internal_between_replies (h))
     /* Between replies: the connection is simply gone. */
     set_dead (h, ENOTCONN, "server closed the connection with %d command(s) in flight",
               h->nr_inflight);
@@ -139,8 +148,8 @@ nbd_internal_on_readable (struct nbd_handle *h)
         h->rstart = 0;
       }
       want = NBD_RBUF_SIZE - h->rend;
-      if (h->nr_big_reads > 0 && h->state == ST_TRANSMISSION && h->rphase == RP_HEADER &&
-          want > SMALL_RECV)
+      if (h->nr_big_reads > 0 && h->state == ST_TRANSMISSION &&
+          h->rphase == RP_HEADER && want > SMALL_RECV)
         want = SMALL_RECV;
       n = recv (h->fd, h->rbuf + h->rend, want, 0);
       if (n > 0) h->rend += n;
@@ -161,8 +170,7 @@ nbd_internal_on_readable (struct nbd_handle *h)
       ssize_t used = nbd_internal_feed (h, h->rbuf + h->rstart, h->rend - h->rstart);
       if (used < 0) return -1;
       h->rstart += used;
-      if (h->disc_sent && h->nr_inflight == 0 && h->state == ST_TRANSMISSION &&
-          h->rphase == RP_HEADER && h->rhdr_len == 0) {
+      if (disconnect_complete (h)) {
         nbd_internal_set_closed (h);
         return 0;
       }
@@ -197,12 +205,6 @@ flush_wbuf (struct nbd_handle *h)
   return 0;
 }
 
-static size_t
-cmd_wire_size (const struct command *c)
-{
-  return NBD_REQUEST_SIZE + (c->type == NBD_CMD_WRITE ? c->count : 0);
-}
-
 /* A request is fully on the wire: it now awaits its reply (or, for
  * NBD_CMD_DISC, nothing more will be sent). */
 static void
@@ -212,15 +214,13 @@ request_sent (struct nbd_handle *h, struct command *c)
   if (!h->sendq_head) h->sendq_tail = NULL;
   h->nr_sendq--;
   h->chunks_sent++;
-  h->sendq_bytes -= cmd_wire_size (c);
+  h->sendq_bytes -= nbd_internal_wire_size (c);
   c->next = NULL;
   if (c->type == NBD_CMD_DISC) {
     h->disc_sent = true;
     shutdown (h->fd, SHUT_WR);
     nbd_internal_cmd_free (h, c);
-    /* Nothing more will come that we care about: no need to wait a round
-     * trip for the server's EOF. */
-    if (h->nr_inflight == 0)
+    if (disconnect_complete (h))
       nbd_internal_set_closed (h);
     return;
   }
@@ -270,8 +270,8 @@ flush_commands (struct nbd_handle *h)
     /* Retire what went out completely; remember how far into the next. */
     {
       size_t done = (size_t) n + h->send_off;
-      while (h->sendq_head && done >= cmd_wire_size (h->sendq_head)) {
-        done -= cmd_wire_size (h->sendq_head);
+      while (h->sendq_head && done >= nbd_internal_wire_size (h->sendq_head)) {
+        done -= nbd_internal_wire_size (h->sendq_head);
         request_sent (h, h->sendq_head);
       }
       h->send_off = done;
@@ -306,9 +306,7 @@ int
 nbd_internal_on_writable (struct nbd_handle *h)
 {
   if (h->state == ST_CONNECTING) {
-    nbd_internal_connect_progress (h);
-    /* DEAD, or (TCP) back to CREATED after every address failed. */
-    return h->state == ST_DEAD || h->state == ST_CREATED ? -1 : 0;
+    return nbd_internal_connect_progress (h);
   }
   return nbd_internal_flush (h);
 }

@@ -54,7 +54,7 @@ static bool is_negotiating (const struct nbd_handle *h)
 static bool is_processing (const struct nbd_handle *h)
 {
   return h->state == ST_TRANSMISSION &&
-    (h->send_off > 0 || h->rphase != RP_HEADER || h->rhdr_len > 0);
+    (h->send_off > 0 || !nbd_internal_between_replies (h));
 }
 static bool is_ready (const struct nbd_handle *h)
 {
@@ -88,29 +88,22 @@ int
 nbd_internal_state_error (struct nbd_handle *h, enum nbd_permit p)
 {
   const char *want;
-  int err = EINVAL;
 
   switch (p) {
   case PERMIT_CREATED: want = "the handle must be newly created"; break;
   case PERMIT_CREATED_NEGOTIATING: want = "the handle must be newly created or negotiating"; break;
-  case PERMIT_NEGOTIATING: want = "the handle must be negotiating"; err = ENOTCONN; break;
-  case PERMIT_CONNECTED:
-    want = "the handle must be connected with the server";
-    err = (is_connected (h) && h->disc_queued) ? ESHUTDOWN : ENOTCONN;
-    break;
-  case PERMIT_NEG_CONN_CLOSED:
-    want = "the handle must be negotiating, connected or shut down"; err = ENOTCONN; break;
-  case PERMIT_NEG_CONN: want = "the handle must be negotiating or connected"; err = ENOTCONN; break;
-  case PERMIT_CONN_CLOSED_DEAD:
-    want = "the handle must be connected, shut down or dead"; err = ENOTCONN; break;
-  case PERMIT_AFTER_CREATED: want = "the handle must have started connecting"; err = ENOTCONN; break;
+  case PERMIT_NEGOTIATING: want = "the handle must be negotiating"; break;
+  case PERMIT_CONNECTED: want = "the handle must be connected with the server"; break;
+  case PERMIT_NEG_CONN_CLOSED: want = "the handle must be negotiating, connected or shut down"; break;
+  case PERMIT_NEG_CONN: want = "the handle must be negotiating or connected"; break;
+  case PERMIT_CONN_CLOSED_DEAD: want = "the handle must be connected, shut down or dead"; break;
+  case PERMIT_AFTER_CREATED: want = "the handle must have started connecting"; break;
   default: want = "the call is not permitted now"; break;
   }
   /* As libnbd: a handle that never connected says ENOTCONN; any other
    * wrong state (including shut down or dead) is EINVAL. */
-  if (err == ENOTCONN || err == ESHUTDOWN)
-    err = is_created (h) ? ENOTCONN : EINVAL;
-  set_error (err, "invalid state: %s: %s", nbd_internal_state_name (h->state), want);
+  set_error (is_created (h) ? ENOTCONN : EINVAL, "invalid state: %s: %s",
+             nbd_internal_state_name (h->state), want);
   return -1;
 }
 
@@ -149,7 +142,7 @@ nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...)
     FREE_CALLBACK (h->opt_list_cb);
     FREE_CALLBACK (h->opt_ctx_cb);
   }
-  nbd_internal_wake_waiters (h, true);
+  nbd_internal_wake_waiters (h, WAKE_ALL);
 }
 
 void
@@ -161,7 +154,7 @@ nbd_internal_set_closed (struct nbd_handle *h)
   h->state = ST_CLOSED;
   nbd_internal_fail_all_commands (h, ENOTCONN);
   nbd_internal_close_socket (h);
-  nbd_internal_wake_waiters (h, true);
+  nbd_internal_wake_waiters (h, WAKE_ALL);
 }
 
 void

@@ -1,13 +1,8 @@
 /* uri_connect.c: nbd_connect_uri and nbd_get_uri, on top of the standalone
  * parser in uri.c. */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <netdb.h>
-#include <linux/vm_sockets.h>
 
 #include "internal.h"
 
@@ -80,49 +75,22 @@ aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
   if (u.tls_verify_peer >= 0) h->tls_verify_peer = u.tls_verify_peer;
 
   switch (u.transport) {
-  case NBD_URI_UNIX: {
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    if (strlen (u.socket) >= sizeof sun.sun_path) {
-      set_error (ENAMETOOLONG, "%s: socket path too long", uri);
-      goto out;
-    }
-    strcpy (sun.sun_path, u.socket);
-    nbd_internal_remember_endpoint (h, NBD_URI_UNIX, NULL, NULL, 0, u.socket);
-    r = nbd_internal_start_connect (h, AF_UNIX, (struct sockaddr *) &sun, sizeof sun);
+  case NBD_URI_UNIX:
+    r = nbd_internal_connect_unix (h, u.socket);
     break;
-  }
   case NBD_URI_VSOCK: {
-    struct sockaddr_vm svm;
     char *end;
     unsigned long port = strtoul (u.port, &end, 10);
     if (*end || port > UINT32_MAX) {
       set_error (EINVAL, "%s: invalid vsock port", uri);
       goto out;
     }
-    memset (&svm, 0, sizeof svm);
-    svm.svm_family = AF_VSOCK;
-    svm.svm_cid = u.cid;
-    svm.svm_port = (uint32_t) port;
-    nbd_internal_remember_endpoint (h, NBD_URI_VSOCK, NULL, u.port, u.cid, NULL);
-    r = nbd_internal_start_connect (h, AF_VSOCK, (struct sockaddr *) &svm, sizeof svm);
+    r = nbd_internal_connect_vsock (h, u.cid, (uint32_t) port);
     break;
   }
-  default: {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_ADDRCONFIG };
-    int e = getaddrinfo (u.host, u.port, &hints, &h->ai_list);
-    if (e != 0) {
-      h->ai_list = NULL;
-      set_error (e == EAI_SYSTEM ? errno : ENOENT, "getaddrinfo: %s:%s: %s",
-                 u.host, u.port, gai_strerror (e));
-      goto out;
-    }
-    nbd_internal_remember_endpoint (h, NBD_URI_TCP, u.host, u.port, 0, NULL);
-    h->ai_next = h->ai_list;
-    nbd_internal_connect_tcp_addresses (h);
-    r = h->state == ST_DEAD || h->state == ST_CREATED ? -1 : 0;
+  default:
+    r = nbd_internal_connect_tcp (h, u.host, u.port);
     break;
-  }
   }
  out:
   nbd_internal_free_uri (&u);
