@@ -33,7 +33,10 @@
 #include "uri.h"
 
 #define DEFAULT_PORT "10809"
-#define VSOCK_DEFAULT_CID 2     /* VMADDR_CID_HOST, see nbd_connect_uri(3) */
+/* libnbd's documented default for "nbd+vsock:///" (VMADDR_CID_HOST).  Only
+ * the parser uses it: no test connects such a URI (test_uri.c parses it;
+ * vsock connections in tests go through testdata/vsock_preload.c). */
+#define VSOCK_DEFAULT_CID 2
 
 /* ---- errors ------------------------------------------------------------ */
 
