@@ -54,22 +54,36 @@ nbd_internal_cmd_free (struct nbd_handle *h, struct command *c)
   free (c);
 }
 
+void
+nbd_internal_add_inflight (struct nbd_handle *h, struct command *c)
+{
+  struct command **bucket = &h->inflight_index[c->cookie % NBD_INFLIGHT_BUCKETS];
+
+  c->next = NULL;
+  c->iprev = h->inflight_tail;
+  if (h->inflight_tail) h->inflight_tail->next = c; else h->inflight_head = c;
+  h->inflight_tail = c;
+  c->hnext = *bucket;
+  *bucket = c;
+  h->nr_inflight++;
+}
+
 struct command *
 nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink)
 {
-  struct command *c, *prev = NULL;
+  struct command **pp = &h->inflight_index[cookie % NBD_INFLIGHT_BUCKETS];
+  struct command *c;
 
-  for (c = h->inflight_head; c; prev = c, c = c->next) {
-    if (c->cookie != cookie) continue;
-    if (unlink) {
-      if (prev) prev->next = c->next; else h->inflight_head = c->next;
-      if (h->inflight_tail == c) h->inflight_tail = prev;
-      c->next = NULL;
-      h->nr_inflight--;
-    }
-    return c;
+  while ((c = *pp) != NULL && c->cookie != cookie)
+    pp = &c->hnext;
+  if (c && unlink) {
+    *pp = c->hnext;
+    if (c->iprev) c->iprev->next = c->next; else h->inflight_head = c->next;
+    if (c->next) c->next->iprev = c->iprev; else h->inflight_tail = c->iprev;
+    c->next = c->iprev = c->hnext = NULL;
+    h->nr_inflight--;
   }
-  return NULL;
+  return c;
 }
 
 /* A command got its last reply (or was stranded).  It has already been
@@ -118,8 +132,10 @@ nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum)
 
   h->sendq_head = h->sendq_tail = NULL;
   h->inflight_head = h->inflight_tail = NULL;
+  memset (h->inflight_index, 0, sizeof h->inflight_index);
   h->nr_sendq = h->nr_inflight = 0;
   h->sendq_bytes = 0;
+  h->sendq_urgent = false;
   h->send_off = 0;
   h->rcmd = NULL;
   h->rphase = RP_HEADER;
@@ -410,7 +426,8 @@ nbd_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
     if (c->cookie == cookie) break;
   if (!c) {
     int r = 0;
-    if (!in_list (h->sendq_head, cookie) && !in_list (h->inflight_head, cookie)) {
+    if (!in_list (h->sendq_head, cookie) &&
+        !nbd_internal_find_inflight (h, cookie, false)) {
       set_error (EINVAL, "invalid cookie: %llu (not an in-flight or completed command)",
                  (unsigned long long) cookie);
       r = -1;

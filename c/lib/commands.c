@@ -140,6 +140,8 @@ enqueue (struct nbd_handle *h, struct command *c)
   h->sendq_tail = c;
   h->nr_sendq++;
   h->sendq_bytes += nbd_internal_wire_size (c);
+  if (c->sync || c->type == NBD_CMD_DISC)
+    h->sendq_urgent = true;
   if (nbd_internal_is_big_read (c))
     h->nr_big_reads++;
   /* When nothing is in flight, send at once: nobody else would.  While

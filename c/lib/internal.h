@@ -26,6 +26,8 @@
 /* Receive buffer: large enough to hold any option reply we accept and to
  * pull many small replies out of the socket with one recv. */
 #define NBD_RBUF_SIZE         (256 * 1024)
+/* A partial reply this far into rbuf is moved back to its start. */
+#define NBD_RBUF_COMPACT      (16 * 1024)
 /* Upper bound on one block-status chunk payload we are willing to buffer. */
 #define NBD_MAX_BS_PAYLOAD    (4 + 8 * (1U << 20))
 /* Reads at least this large are received straight into the caller's buffer;
@@ -34,6 +36,14 @@
 #define NBD_BIG_READ          (64 * 1024)
 /* Queue this many bytes before sending without waiting for the event loop. */
 #define NBD_SEND_BATCH_BYTES  (256 * 1024)
+/* While at least NBD_HOLD_INFLIGHT requests await replies, the server has
+ * plenty to do: new aio requests are held until NBD_HOLD_BATCH of them can
+ * leave in one sendmsg (the replies still due guarantee the event loop comes
+ * back).  Sync requests and NBD_CMD_DISC are never held. */
+#define NBD_HOLD_INFLIGHT     16
+#define NBD_HOLD_BATCH        16
+/* Hash buckets of the in-flight index (a power of two). */
+#define NBD_INFLIGHT_BUCKETS  64
 
 /* ---- states (see README.md beside this file) --------------------------- */
 enum nbd_state {
@@ -88,6 +98,8 @@ struct command {
   size_t nr_ranges, cap_ranges;
   uint32_t nr_bs_chunks;
   uint32_t bs_seen_mask;    /* which negotiated contexts replied (first 32) */
+  struct command *iprev;     /* in-flight list: previous (next is ->next) */
+  struct command *hnext;     /* in-flight index: next in the same bucket */
   uint8_t hdr[NBD_REQUEST_SIZE];
 };
 
@@ -192,7 +204,11 @@ struct nbd_handle {
   struct command *sendq_head, *sendq_tail;  /* issued, not fully sent */
   size_t send_off;            /* bytes of sendq_head already sent */
   size_t sendq_bytes;
+  bool sendq_urgent;          /* a sync request or DISC is queued: never hold */
   struct command *inflight_head, *inflight_tail; /* sent, awaiting reply */
+  /* Replies may come in any order: the in-flight commands are also hashed
+   * by cookie (cookies are sequential, so chains stay about one long). */
+  struct command *inflight_index[NBD_INFLIGHT_BUCKETS];
   struct command *done_head, *done_tail;    /* completed, not retired */
   int nr_sendq, nr_inflight, nr_done;
   int nr_big_reads;           /* queued or in-flight reads >= NBD_BIG_READ */
@@ -289,6 +305,8 @@ extern struct command *nbd_internal_cmd_alloc (struct nbd_handle *h);
 extern void nbd_internal_cmd_free (struct nbd_handle *h, struct command *cmd);
 extern void nbd_internal_cmd_complete (struct nbd_handle *h, struct command *cmd);
 extern void nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum);
+extern bool nbd_internal_hold_sends (const struct nbd_handle *h);
+extern void nbd_internal_add_inflight (struct nbd_handle *h, struct command *c);
 extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink);
 extern int nbd_internal_wait_command (struct nbd_handle *h, struct command *cmd);
 extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (struct nbd_handle *));

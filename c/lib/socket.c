@@ -14,8 +14,9 @@
 #include "internal.h"
 
 #define MAX_SEND_IOV 64
-/* Payloads at least this large are received without bouncing through rbuf. */
-#define DIRECT_RECV_MIN 16384
+/* When at least this much of a payload is still in the kernel, it goes
+ * straight to the caller's buffer (with what follows into rbuf, one readv). */
+#define DIRECT_RECV_MIN 1024
 /* Header read size while big reads are outstanding: a chunk header plus
  * the OFFSET_DATA offset. */
 #define SMALL_RECV 28
@@ -142,7 +143,11 @@ nbd_internal_on_readable (struct nbd_handle *h)
       }
     }
     else {
-      if (h->rstart > 0 && h->rend == NBD_RBUF_SIZE) {
+      /* Move a partial reply back to the front early rather than when the
+       * buffer is full: receiving into the same few cache-hot kilobytes
+       * is measurably cheaper than walking through the whole buffer. */
+      if (h->rstart >= NBD_RBUF_COMPACT ||
+          (h->rstart > 0 && h->rend == NBD_RBUF_SIZE)) {
         memmove (h->rbuf, h->rbuf + h->rstart, h->rend - h->rstart);
         h->rend -= h->rstart;
         h->rstart = 0;
@@ -211,7 +216,10 @@ static void
 request_sent (struct nbd_handle *h, struct command *c)
 {
   h->sendq_head = c->next;
-  if (!h->sendq_head) h->sendq_tail = NULL;
+  if (!h->sendq_head) {
+    h->sendq_tail = NULL;
+    h->sendq_urgent = false;
+  }
   h->nr_sendq--;
   h->chunks_sent++;
   h->sendq_bytes -= nbd_internal_wire_size (c);
@@ -224,9 +232,7 @@ request_sent (struct nbd_handle *h, struct command *c)
       nbd_internal_set_closed (h);
     return;
   }
-  if (h->inflight_tail) h->inflight_tail->next = c; else h->inflight_head = c;
-  h->inflight_tail = c;
-  h->nr_inflight++;
+  nbd_internal_add_inflight (h, c);
 }
 
 static int
@@ -282,7 +288,20 @@ flush_commands (struct nbd_handle *h)
   return 0;
 }
 
-/* Sends whatever is queued, as far as the socket takes it now. */
+/* True while queued aio requests should wait for company (see
+ * NBD_HOLD_INFLIGHT): enough replies are due that the event loop will be
+ * back soon, and one sendmsg for many requests saves the client and the
+ * server a wakeup each. */
+bool
+nbd_internal_hold_sends (const struct nbd_handle *h)
+{
+  return h->state == ST_TRANSMISSION && h->sendq_head && !h->sendq_urgent &&
+    h->send_off == 0 && h->nr_inflight >= NBD_HOLD_INFLIGHT &&
+    h->nr_sendq < NBD_HOLD_BATCH && h->sendq_bytes < NBD_SEND_BATCH_BYTES;
+}
+
+/* Sends whatever is queued (unless it is being held for a batch), as far
+ * as the socket takes it now. */
 int
 nbd_internal_flush (struct nbd_handle *h)
 {
@@ -292,7 +311,7 @@ nbd_internal_flush (struct nbd_handle *h)
     return 0;
   if (h->woff < h->wlen)
     r = flush_wbuf (h);
-  else if (h->state == ST_TRANSMISSION && h->sendq_head)
+  else if (h->state == ST_TRANSMISSION && h->sendq_head && !nbd_internal_hold_sends (h))
     r = flush_commands (h);
   /* A thread blocked in poll() for reading must learn that we now need
    * to write too. */

@@ -372,6 +372,62 @@ test_direction (void)
   h_stop (&srv);
 }
 
+/* With many replies due, new aio requests wait in the queue for company
+ * (one sendmsg for a batch): the direction then says READ only, the held
+ * requests count as in flight and all complete, as does a sync request
+ * issued behind them. */
+static void
+test_held_requests (void)
+{
+  enum { FIRST = 20, MORE = 3 };
+  struct h_server srv;
+  struct nbd_handle *h;
+  static struct cmd c[FIRST + MORE];
+  static char buf[FIRST + MORE][512], one[512];
+  uint64_t sent __attribute__ ((unused)) = 0;
+  int polls = 0;
+
+  if (!h_nbdkit_has_filter ("delay")) {
+    h_skip ("test_held_requests", "nbdkit delay filter missing");
+    return;
+  }
+  memset (c, 0, sizeof c);
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "--filter=delay", "memory", "1M",
+                                       "delay-read=300ms", NULL), 0);
+  h = h_connect_unix (&srv);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  for (int i = 0; i < FIRST; i++) {
+    c[i].ret = 1;
+    CU_ASSERT (nbd_aio_pread (h, buf[i], 512, (uint64_t) i * 512, cb (&c[i]), 0) > 0);
+  }
+  /* This sends the first batch. */
+  CU_ASSERT (nbd_aio_get_direction (h) & LIBNBD_AIO_DIRECTION_READ);
+  CU_ASSERT_EQUAL (nbd_aio_get_direction (h), LIBNBD_AIO_DIRECTION_READ);
+#ifdef LIBNBD_HAVE_NBD_STATS_CHUNKS_SENT
+  sent = nbd_stats_chunks_sent (h);
+#endif
+  for (int i = FIRST; i < FIRST + MORE; i++) {
+    c[i].ret = 1;
+    CU_ASSERT (nbd_aio_pread (h, buf[i], 512, (uint64_t) i * 512, cb (&c[i]), 0) > 0);
+  }
+  CU_ASSERT_EQUAL (nbd_aio_in_flight (h), FIRST + MORE);
+  CU_ASSERT_EQUAL (nbd_aio_get_direction (h), LIBNBD_AIO_DIRECTION_READ);
+#ifdef LIBNBD_HAVE_NBD_STATS_CHUNKS_SENT
+  CU_ASSERT_EQUAL (nbd_stats_chunks_sent (h), sent);   /* held */
+#endif
+  H_ASSERT_OK (nbd_pread (h, one, sizeof one, 0, 0));
+  while (nbd_aio_in_flight (h) > 0 && polls++ < 1000)
+    CU_ASSERT_NOT_EQUAL_FATAL (nbd_poll (h, 5000), -1);
+  CU_ASSERT_EQUAL (nbd_aio_in_flight (h), 0);
+  for (int i = 0; i < FIRST + MORE; i++) {
+    CU_ASSERT_EQUAL (c[i].completions, 1);
+    CU_ASSERT_EQUAL (c[i].error, 0);
+    CU_ASSERT_EQUAL (c[i].frees, 1);
+  }
+  nbd_close (h);
+  h_stop (&srv);
+}
+
 /* A completion callback can request that its command fail: the error
  * set via *error is ignored for successful commands in libnbd?  No: we
  * only check callbacks get error 0 on success and the retire result. */
@@ -631,6 +687,7 @@ main (void)
   H_ADD_TEST (s, test_out_of_order_structured);
   H_ADD_TEST (s, test_out_of_order_simple);
   H_ADD_TEST (s, test_direction);
+  H_ADD_TEST (s, test_held_requests);
   H_ADD_TEST (s, test_completion_error_value);
   H_ADD_TEST (s, test_free_on_api_failure);
   H_ADD_TEST (s, test_close_with_in_flight);
