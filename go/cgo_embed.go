@@ -8,7 +8,7 @@ package nbd
 // fresh checkout needs only a C compiler.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../c/include -I${SRCDIR}/../c/lib -D_GNU_SOURCE -pthread -fvisibility=hidden
+#cgo CFLAGS: -I${SRCDIR}/../c/include -I${SRCDIR}/../c/lib -D_GNU_SOURCE -pthread -fvisibility=hidden -DGONBD_EMBEDDED_CORE
 #cgo LDFLAGS: -pthread
 */
 import "C"

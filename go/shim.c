@@ -231,6 +231,26 @@ gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
   int i;
 
   d->failed = 0;
+#ifdef GONBD_EMBEDDED_CORE
+  /* Our core's notify_read reads until the kernel has no more (a short
+   * read) and is harmless when nothing is there, so one call leaves the
+   * socket drained, as the edge-triggered Go poller needs, without the
+   * poll() probes below.  (It also sends what is queued.) */
+  (void) i;
+  {
+    unsigned dir = nbd_aio_get_direction (h);
+    int r = 0;
+
+    if ((dir & LIBNBD_AIO_DIRECTION_READ) && !d->write_only)
+      r = nbd_aio_notify_read (h);
+    else if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+      r = nbd_aio_notify_write (h);
+    if (r == -1) {
+      capture (&d->err);
+      d->failed = 1;
+    }
+  }
+#else
   for (i = 0; i < 256; i++) {
     unsigned dir = nbd_aio_get_direction (h);
     struct pollfd p = { .fd = d->fd, .events = 0 };
@@ -266,6 +286,7 @@ gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
       break;
     }
   }
+#endif
   drain (h, d);
   state (h, d);
   if (d->dir & LIBNBD_AIO_DIRECTION_WRITE)
