@@ -65,6 +65,9 @@ def env_ours(libdir):
 class Nbdkit:
     """One nbdkit in the foreground on a Unix socket in a private temp dir."""
 
+    def pid(self):
+        return self.proc.pid if self.proc.poll() is None else None
+
     def __init__(self, tmpdir, name, plugin_args):
         self.sock = os.path.join(tmpdir, name + ".sock")
         pidfile = os.path.join(tmpdir, name + ".pid")
@@ -146,13 +149,18 @@ class Build:
     def available(self):
         return self.binary and os.access(self.binary, os.X_OK)
 
-    def run(self, workload, sock, seconds):
+    def run(self, workload, sock, seconds, server_pid=None):
         if not self.available():
             self.errors.setdefault(workload, "binary %s not built" % self.binary)
             return None
+        srv0 = proc_cpu_seconds(server_pid) if server_pid else None
         rc, out, err, _, _ = run_timed([self.binary, workload, sock, str(seconds)],
                                        self.env, timeout=seconds * 10 + 60)
+        srv1 = proc_cpu_seconds(server_pid) if server_pid else None
         res = parse_result(out) if rc == 0 else None
+        if res is not None and srv0 is not None and srv1 is not None:
+            # nbdkit's CPU over the whole run (setup included) per operation.
+            res["srv_cpu"] = srv1 - srv0
         if res is None:
             msg = "exit %s: %s" % (rc, (err.strip() or out.strip())[-400:])
             self.errors.setdefault(workload, msg)
@@ -164,6 +172,16 @@ class Build:
         self.lib_path, self.version = res["lib"], res["version"]
         self.results.setdefault(workload, []).append(res)
         return res
+
+
+def proc_cpu_seconds(pid):
+    """User+system CPU seconds of a live process (all its threads), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def rate(res, unit):
@@ -188,6 +206,8 @@ def summarize(build, workload, unit):
     return {
         "rate": statistics.median(rate(r, unit) for r in rs),
         "cpu_us": statistics.median(cpu_per_op_us(r) for r in rs),
+        "srv_us": median_or_none(r["srv_cpu"] / max(r["ops"], 1) * 1e6
+                                 if "srv_cpu" in r else None for r in rs),
         "n": len(rs),
     }
 
@@ -466,17 +486,21 @@ def build_report(args, ours, sysb, summaries, copy, copy_err, go, go_err):
                     sysb.version or "", LOAD_AT_START, loadavg()))
     lines.append("")
     lines.append("| Workload | ours | libnbd | ratio ours/libnbd | CPU/op ours | "
-                 "CPU/op libnbd | CPU/op ratio |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|")
+                 "CPU/op libnbd | CPU/op ratio | nbdkit CPU/op (ours / libnbd) |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+    def srv(x):
+        return "%.0f" % x["srv_us"] if x and x.get("srv_us") is not None else "?"
     for workload, label, unit in WORKLOADS:
         so, ss = summaries[workload]
-        lines.append("| %s (%s) | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s (%s) | %s | %s | %s | %s | %s | %s | %s / %s us |" % (
             label, UNIT_NAME[unit],
             fmt_rate(so and so["rate"], unit), fmt_rate(ss and ss["rate"], unit),
             fmt_ratio(so and so["rate"], ss and ss["rate"]),
             "%.2f us" % so["cpu_us"] if so else FAILED,
             "%.2f us" % ss["cpu_us"] if ss else FAILED,
-            fmt_ratio(so and so["cpu_us"], ss and ss["cpu_us"])))
+            fmt_ratio(so and so["cpu_us"], ss and ss["cpu_us"]),
+            srv(so), srv(ss)))
     # nbdcopy
     cw_o = median_or_none([w for w, _ in copy.get("ours", [])])
     cw_s = median_or_none([w for w, _ in copy.get("libnbd", [])])
@@ -490,7 +514,7 @@ def build_report(args, ours, sysb, summaries, copy, copy_err, go, go_err):
                      fmt_ratio(cw_s, cw_o),
                      "%.3f s" % cc_o if cc_o else FAILED,
                      "%.3f s" % cc_s if cc_s else FAILED,
-                     fmt_ratio(cc_o, cc_s)))
+                     fmt_ratio(cc_o, cc_s)) + " – |")
     lines.append("")
 
     # Go.  Two C references: this harness's figures for our library, and
@@ -660,7 +684,7 @@ def main():
                 for b in order:
                     if workload in b.errors:
                         continue      # failed once: do not retry every round
-                    res = b.run(workload, mem.sock, args.seconds)
+                    res = b.run(workload, mem.sock, args.seconds, mem.pid())
                     if res:
                         log("  %-6s round %d: %10.0f %-6s %8.2f us CPU/op (%2.0f%% sys)" % (
                             b.name, rnd + 1, rate(res, unit), UNIT_NAME[unit],

@@ -226,10 +226,11 @@ request_sent (struct nbd_handle *h, struct command *c)
   c->next = NULL;
   if (c->type == NBD_CMD_DISC) {
     h->disc_sent = true;
-    shutdown (h->fd, SHUT_WR);
     nbd_internal_cmd_free (h, c);
     if (disconnect_complete (h))
       nbd_internal_set_closed (h);
+    else
+      shutdown (h->fd, SHUT_WR);   /* replies still due: tell the server */
     return;
   }
   nbd_internal_add_inflight (h, c);
