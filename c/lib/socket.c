@@ -306,18 +306,20 @@ nbd_internal_hold_sends (const struct nbd_handle *h)
 int
 nbd_internal_flush (struct nbd_handle *h)
 {
+  bool held;
   int r = 0;
 
   if (h->fd < 0)
     return 0;
+  held = nbd_internal_hold_sends (h);
   if (h->woff < h->wlen)
     r = flush_wbuf (h);
-  else if (h->state == ST_TRANSMISSION && h->sendq_head && !nbd_internal_hold_sends (h))
+  else if (h->state == ST_TRANSMISSION && h->sendq_head && !held)
     r = flush_commands (h);
   /* A thread blocked in poll() for reading must learn that we now need
-   * to write too. */
+   * to write too (not for held requests: replies will wake it). */
   if (r == 0 && h->poller_active && h->wake_fd >= 0 &&
-      (h->sendq_head || h->woff < h->wlen))
+      ((h->sendq_head && !held) || h->woff < h->wlen))
     eventfd_write (h->wake_fd, 1);
   return r;
 }
