@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+/* Optional: a target may check what the whole replay reached (-1 = fail). */
+int fuzz_replay_summary (void) __attribute__ ((weak));
 
 static int nr_files;
 
@@ -72,5 +74,9 @@ main (int argc, char **argv)
   for (i = 1; i < argc; i++)
     if (run_path (argv[i]) == -1) rc = 1;
   printf ("%s: %d inputs replayed%s\n", argv[0], nr_files, rc ? " (some paths unreadable)" : "");
+  if (fuzz_replay_summary && fuzz_replay_summary () == -1) {
+    fprintf (stderr, "%s: the replay did not reach what the target expects\n", argv[0]);
+    rc = 1;
+  }
   return rc;
 }
