@@ -583,6 +583,56 @@ main (int argc, char *argv[])
     free (rb);
   }
 
+  /* --- aio: 64 in flight, refilled after every poll ---------------------
+   * Keeps enough replies due that our library holds new requests and sends
+   * them in batches; every read is checked against what was written. */
+  {
+    enum { N = 16, CHUNK = 65536, DEPTH = 64, TOTAL = 2048, SZ = 4096 };
+    struct aio_data d = { 0 };
+    unsigned char *rb = malloc ((size_t) DEPTH * SZ);
+    int64_t cookie[DEPTH];
+    uint64_t off[DEPTH];
+    int issued = 0, slot, polls = 0;
+
+    if (rb == NULL) {
+      perror ("malloc");
+      return EXIT_FAILURE;
+    }
+    for (slot = 0; slot < DEPTH; ++slot)
+      cookie[slot] = 0;
+    while (d.completed < TOTAL && polls < 100000) {
+      for (slot = 0; slot < DEPTH; ++slot) {
+        if (cookie[slot] != 0) {
+          r = nbd_aio_command_completed (h, cookie[slot]);
+          if (r == 0)
+            continue;
+          d.completed++;
+          if (r == -1 ||
+              memcmp (rb + slot * SZ, wbuf + off[slot], SZ) != 0)
+            d.errors++;
+          cookie[slot] = 0;
+        }
+        if (issued < TOTAL) {
+          off[slot] = (uint64_t) ((issued * 7919) % (N * CHUNK / SZ)) * SZ;
+          cookie[slot] = nbd_aio_pread (h, rb + slot * SZ, SZ, off[slot],
+                                        NBD_NULL_COMPLETION, 0);
+          MUST (cookie[slot]);
+          issued++;
+        }
+      }
+      if (d.completed < TOTAL) {
+        MUST (nbd_poll (h, -1));
+        polls++;
+      }
+    }
+    if (d.completed != TOTAL || d.errors != 0 || nbd_aio_in_flight (h) != 0)
+      FAIL ("64 in flight: %d of %d completed, %d errors or mismatches",
+            d.completed, TOTAL, d.errors);
+    else
+      ok ("2048 aio_pread kept 64 in flight, each verified");
+    free (rb);
+  }
+
   /* --- disconnect ------------------------------------------------------- */
   MUST (nbd_shutdown (h, 0));
   if (!nbd_aio_is_closed (h) && !nbd_aio_is_dead (h))
