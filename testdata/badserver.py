@@ -515,8 +515,11 @@ class Server:
                      % (req.type, req.flags, req.cookie, req.offset,
                         req.length))
             if req.type == CMD_DISC:
-                self.close_now("client sent DISC")
+                self.on_disc()
             self.handle_request(req, payload)
+
+    def on_disc(self):
+        self.close_now("client sent DISC")
 
     def in_bounds(self, req):
         return req.offset + req.length <= EXPORT_SIZE
@@ -1287,6 +1290,17 @@ class StallMidReply(FirstReadFault):
         self.send(enc_offset_data(req.cookie, req.offset,
                                   self.read_bytes(req), REPLY_FLAG_DONE)[:8])
         self.stall()
+
+
+@scenario("disc-ignored")
+class DiscIgnored(Server):
+    description = ("server ignores NBD_CMD_DISC and the client's SHUT_WR: "
+                   "it keeps the connection open for 30 s")
+
+    def on_disc(self):
+        self.log("ignoring DISC")
+        time.sleep(30)
+        self.close_now("gave up waiting")
 
 
 # -- recoverable errors ------------------------------------------------

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -303,6 +304,38 @@ int
 nbd_internal_wait_until (struct nbd_handle *h, bool (*pred) (struct nbd_handle *))
 {
   return wait_loop (h, pred_done, (void *) pred);
+}
+
+/* After NBD_CMD_DISC: gives the server timeout_ms to close, then closes
+ * the socket ourselves, so a server that ignores the disconnect cannot
+ * hang nbd_shutdown.  If another thread is polling, it will see the EOF. */
+int
+nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms)
+{
+  struct timespec now, end;
+
+  clock_gettime (CLOCK_MONOTONIC, &end);
+  end.tv_sec += timeout_ms / 1000;
+  end.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
+  if (end.tv_nsec >= 1000000000) { end.tv_sec++; end.tv_nsec -= 1000000000; }
+  while (nbd_internal_disc_idle (h)) {
+    long left;
+
+    if (h->poller_active)
+      return nbd_internal_wait_until (h, nbd_internal_is_shut_down);
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+    if (left <= 0) {
+      debug (h, "the server did not close within %d ms of NBD_CMD_DISC: closing", timeout_ms);
+      nbd_internal_set_closed (h);
+      break;
+    }
+    if (nbd_internal_poll_once (h, (int) left, -1) == -1 &&
+        h->state != ST_DEAD && h->state != ST_CLOSED)
+      return -1;
+  }
+  nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
+  return 0;
 }
 
 /* ---- public event-loop calls ------------------------------------------------ */

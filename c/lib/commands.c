@@ -431,10 +431,17 @@ nbd_aio_disconnect (struct nbd_handle *h, uint32_t flags)
   return r;
 }
 
-static bool
-shut_down (struct nbd_handle *h)
+bool
+nbd_internal_is_shut_down (struct nbd_handle *h)
 {
   return h->state == ST_CLOSED || h->state == ST_DEAD;
+}
+
+/* The disconnect is on the wire and no reply is due: only EOF is left. */
+static bool
+shut_down_or_disc_idle (struct nbd_handle *h)
+{
+  return nbd_internal_is_shut_down (h) || nbd_internal_disc_idle (h);
 }
 
 NBD_API int
@@ -461,7 +468,10 @@ nbd_shutdown (struct nbd_handle *h, uint32_t flags)
     API_LEAVE (h);
     return -1;
   }
-  if (r == 0 && nbd_internal_wait_until (h, shut_down) == -1)
+  if (r == 0 && nbd_internal_wait_until (h, shut_down_or_disc_idle) == -1)
+    r = -1;
+  if (r == 0 && nbd_internal_disc_idle (h) &&
+      nbd_internal_wait_eof (h, NBD_DISC_GRACE_MS) == -1)
     r = -1;
   if (r == 0 && h->state == ST_DEAD) {
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");

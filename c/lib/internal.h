@@ -42,6 +42,10 @@
  * back).  Sync requests and NBD_CMD_DISC are never held. */
 #define NBD_HOLD_INFLIGHT     16
 #define NBD_HOLD_BATCH        16
+/* nbd_shutdown waits this long for the server to close after NBD_CMD_DISC
+ * (as libnbd does, so that the server has finished with the connection
+ * before the caller moves on), then closes the socket itself. */
+#define NBD_DISC_GRACE_MS     2000
 /* Hash buckets of the in-flight index (a power of two). */
 #define NBD_INFLIGHT_BUCKETS  64
 
@@ -305,10 +309,13 @@ extern struct command *nbd_internal_cmd_alloc (struct nbd_handle *h);
 extern void nbd_internal_cmd_free (struct nbd_handle *h, struct command *cmd);
 extern void nbd_internal_cmd_complete (struct nbd_handle *h, struct command *cmd);
 extern void nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum);
+extern bool nbd_internal_disc_idle (const struct nbd_handle *h);
 extern bool nbd_internal_hold_sends (const struct nbd_handle *h);
 extern void nbd_internal_add_inflight (struct nbd_handle *h, struct command *c);
 extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink);
 extern int nbd_internal_wait_command (struct nbd_handle *h, struct command *cmd);
+extern bool nbd_internal_is_shut_down (struct nbd_handle *h);
+extern int nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms);
 extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (struct nbd_handle *));
 extern int nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd);
 /* Which sleeping sync callers to wake after events were processed. */

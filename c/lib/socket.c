@@ -85,10 +85,10 @@ send_failed (struct nbd_handle *h, int err)
     set_dead (h, err, "send: %s", strerror (err));
 }
 
-/* After NBD_CMD_DISC went out, the connection is over once no reply is
- * due any more: no need to wait a round trip for the server's EOF. */
-static bool
-disconnect_complete (const struct nbd_handle *h)
+/* After NBD_CMD_DISC went out and the last reply came in, all that is left
+ * is the server's EOF (see nbd_internal_disc_idle). */
+bool
+nbd_internal_disc_idle (const struct nbd_handle *h)
 {
   return h->state == ST_TRANSMISSION && h->disc_sent && h->nr_inflight == 0 &&
     nbd_internal_between_replies (h);
@@ -175,10 +175,6 @@ nbd_internal_on_readable (struct nbd_handle *h)
       ssize_t used = nbd_internal_feed (h, h->rbuf + h->rstart, h->rend - h->rstart);
       if (used < 0) return -1;
       h->rstart += used;
-      if (disconnect_complete (h)) {
-        nbd_internal_set_closed (h);
-        return 0;
-      }
       /* The handshake may have queued an answer: send it without waiting
        * for another trip through the event loop. */
       if (h->woff < h->wlen && !h->draining && nbd_internal_flush (h) == -1) return -1;
@@ -227,10 +223,8 @@ request_sent (struct nbd_handle *h, struct command *c)
   if (c->type == NBD_CMD_DISC) {
     h->disc_sent = true;
     nbd_internal_cmd_free (h, c);
-    if (disconnect_complete (h))
-      nbd_internal_set_closed (h);
-    else
-      shutdown (h->fd, SHUT_WR);   /* replies still due: tell the server */
+    /* The server answers with EOF once it has wound the connection down. */
+    shutdown (h->fd, SHUT_WR);
     return;
   }
   nbd_internal_add_inflight (h, c);

@@ -91,6 +91,39 @@ test_stall_mid_reply (void)
   h_srv_stop (&s);
 }
 
+/* ---- a server that ignores NBD_CMD_DISC ---- */
+
+static void
+client_disc_ignored (void *arg)
+{
+  struct h_srv *s = arg;
+  struct nbd_handle *h = nbd_create ();
+  HCHECK (h != NULL, "nbd_create");
+  if (!h)
+    return;
+  int r = nbd_connect_unix (h, s->sock);
+  HCHECK (r == 0, "connect: %s", nbd_get_error ());
+  if (r == 0) {
+    /* The server never closes: nbd_shutdown must still return (the
+     * child's alarm() turns a hang into a failure), successfully, with
+     * the handle closed. */
+    r = nbd_shutdown (h, 0);
+    HCHECK (r == 0, "nbd_shutdown: %s", nbd_get_error ());
+    HCHECK (nbd_aio_is_closed (h), "state %s, want CLOSED",
+            nbd_connection_state (h));
+  }
+  nbd_close (h);
+}
+
+static void
+test_disc_ignored (void)
+{
+  struct h_srv s;
+  CU_ASSERT_FATAL (h_srv_start (&s, "disc-ignored", NULL) == 0);
+  h_run_child ("disc-ignored", client_disc_ignored, &s, TIMEOUT);
+  h_srv_stop (&s);
+}
+
 /* ---- full exercise of the baseline server ---- */
 
 struct bs_acc {
@@ -316,7 +349,7 @@ test_connect_socket_chunk_bad_magic (void)
 static void
 test_scenario_coverage (void)
 {
-  static const char *const special[] = { "stall-mid-reply", NULL };
+  static const char *const special[] = { "stall-mid-reply", "disc-ignored", NULL };
   char cmd[1024];
   snprintf (cmd, sizeof cmd, "%s %s --list", h_python (), h_badserver_path ());
   FILE *fp = popen (cmd, "r");
@@ -359,6 +392,8 @@ main (void)
   if (!s ||
       !CU_add_test (s, "stall mid-reply: pending, close works",
                     test_stall_mid_reply) ||
+      !CU_add_test (s, "server ignores DISC: nbd_shutdown returns, closed",
+                    test_disc_ignored) ||
       !CU_add_test (s, "baseline server, every command",
                     test_baseline_full) ||
       !CU_add_test (s, "connect_command baseline",
