@@ -38,6 +38,13 @@ command_name (uint16_t type)
 }
 
 static int
+refuse_read_only (void)
+{
+  set_error (EPERM, "server does not support write operations (the export is read-only)");
+  return -1;
+}
+
+static int
 check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
                uint32_t flags, bool structured)
 {
@@ -58,10 +65,13 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
   if (st & LIBNBD_STRICT_COMMANDS) {
     uint16_t ef = h->eflags;
     const char *missing = NULL;
-    if (type == NBD_CMD_WRITE && (ef & NBD_FLAG_READ_ONLY)) {
-      set_error (EPERM, "server does not support write operations (the export is read-only)");
-      return -1;
-    }
+    /* Writes to a read-only export: a WRITE is refused before anything
+     * else, TRIM and WRITE_ZEROES only after their own feature checks (the
+     * order in which libnbd reports them). */
+    bool read_only = (ef & NBD_FLAG_READ_ONLY) &&
+      (type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES);
+    if (read_only && type == NBD_CMD_WRITE)
+      return refuse_read_only ();
     if (type == NBD_CMD_FLUSH && !(ef & NBD_FLAG_SEND_FLUSH)) missing = "flush";
     else if (type == NBD_CMD_TRIM && !(ef & NBD_FLAG_SEND_TRIM)) missing = "trim";
     else if (type == NBD_CMD_WRITE_ZEROES && !(ef & NBD_FLAG_SEND_WRITE_ZEROES)) missing = "zero";
@@ -81,10 +91,8 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
       set_error (EINVAL, "server does not support %s", missing);
       return -1;
     }
-    if ((type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES) && (ef & NBD_FLAG_READ_ONLY)) {
-      set_error (EPERM, "server does not support write operations (the export is read-only)");
-      return -1;
-    }
+    if (read_only)
+      return refuse_read_only ();
   }
   if (ranged) {
     if ((st & LIBNBD_STRICT_ZERO_SIZE) && count == 0) {
@@ -164,17 +172,12 @@ issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
 {
   struct command *c = NULL;
 
-  if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) && buf == NULL) {
+  if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) && buf == NULL)
     set_error (EFAULT, "buf cannot be NULL");
-    c = NULL;
-  }
-  else if ((chunk && !chunk->callback) || (extent && !extent->callback)) {
+  else if ((chunk && !chunk->callback) || (extent && !extent->callback))
     set_error (EFAULT, "%s cannot be NULL", chunk ? "chunk callback" : "extent callback");
-    c = NULL;
-  }
-  else if (check_request (h, type, offset, count, flags, chunk != NULL) == -1 ||
-      (c = nbd_internal_cmd_alloc (h)) == NULL)
-    c = NULL;
+  else if (check_request (h, type, offset, count, flags, chunk != NULL) == 0)
+    c = nbd_internal_cmd_alloc (h);
   if (c == NULL) {
     if (completion) FREE_CALLBACK (*completion);
     if (chunk) FREE_CALLBACK (*chunk);
