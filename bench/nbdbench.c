@@ -52,26 +52,22 @@ now_wall (void)
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Process CPU time (all threads), user + system; *sys gets the system part. */
-static double
-now_cpu2 (double *sys)
-{
-  struct rusage ru;
-  getrusage (RUSAGE_SELF, &ru);
-  *sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + *sys;
-}
-
 /* The system part of the last measured interval, for the report. */
 static double sys_mark, sys_total;
 
+/* Process CPU time (all threads), user + system.  Also records the system
+ * time since the previous call in sys_total. */
 static double
 now_cpu (void)
 {
-  double sys, t = now_cpu2 (&sys);
+  struct rusage ru;
+  double sys;
+
+  getrusage (RUSAGE_SELF, &ru);
+  sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
   sys_total = sys - sys_mark;
   sys_mark = sys;
-  return t;
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + sys;
 }
 
 static void

@@ -146,6 +146,11 @@ class Build:
         self.lib_path = None
         self.version = None
 
+    def loads_expected_lib(self, path):
+        """Is path (a loaded libnbd.so.0) in the directory this build expects?"""
+        return (os.path.realpath(os.path.dirname(path)) ==
+                os.path.realpath(self.lib_expect))
+
     def available(self):
         return self.binary and os.access(self.binary, os.X_OK)
 
@@ -165,8 +170,7 @@ class Build:
             msg = "exit %s: %s" % (rc, (err.strip() or out.strip())[-400:])
             self.errors.setdefault(workload, msg)
             return None
-        if (os.path.realpath(os.path.dirname(res["lib"])) !=
-                os.path.realpath(self.lib_expect)):
+        if not self.loads_expected_lib(res["lib"]):
             self.errors.setdefault(workload, "loaded the wrong library: %s" % res["lib"])
             return None
         self.lib_path, self.version = res["lib"], res["version"]
@@ -238,8 +242,7 @@ def bench_nbdcopy(builds, uri, rounds, timeout):
         line = ldd_libnbd(nbdcopy, b.env)
         log("  %s: %s" % (b.name, line))
         m = re.search(r"=>\s*(\S+)", line)
-        if not m or (os.path.realpath(os.path.dirname(m.group(1))) !=
-                     os.path.realpath(b.lib_expect)):
+        if not m or not b.loads_expected_lib(m.group(1)):
             errors[b.name] = "nbdcopy would not load libnbd.so.0 from %s (%s)" % (
                 b.lib_expect, line)
     for rnd in range(rounds):
@@ -339,17 +342,27 @@ PERF_SYSCALLS = ["read", "readv", "recvfrom", "recvmsg", "write", "writev",
                  "epoll_pwait", "futex", "clock_gettime", "getrusage"]
 
 
+def run_traced(build, tracer, workload, sock, seconds, timeout):
+    """Run one workload of build under the tracer command prefix.
+    Returns (result dict, None) or (None, error text)."""
+    rc, out, err, _, _ = run_timed(
+        tracer + [build.binary, workload, sock, str(seconds)], build.env, timeout)
+    res = parse_result(out) if rc == 0 else None
+    if res is None:
+        return None, "exit %s: %s" % (rc, err.strip()[-300:])
+    return res, None
+
+
 def perf_counts(build, workload, sock, seconds, tmpdir):
     """perf stat tracepoints: real batching behaviour, little overhead."""
     outf = os.path.join(tmpdir, "perf-%s-%s.csv" % (build.name, workload))
     events = ["raw_syscalls:sys_enter", "context-switches"] + \
              ["syscalls:sys_enter_" + n for n in PERF_SYSCALLS]
-    cmd = ["perf", "stat", "-x", ",", "-o", outf, "-e", ",".join(events),
-           build.binary, workload, sock, str(seconds)]
-    rc, out, err, _, _ = run_timed(cmd, build.env, timeout=seconds * 10 + 60)
-    res = parse_result(out) if rc == 0 else None
+    res, err = run_traced(build, ["perf", "stat", "-x", ",", "-o", outf,
+                                  "-e", ",".join(events)],
+                          workload, sock, seconds, timeout=seconds * 10 + 60)
     if res is None:
-        return None, "exit %s: %s" % (rc, err.strip()[-300:])
+        return None, err
     counts = {}
     with open(outf, encoding="utf-8") as f:
         for line in f:
@@ -367,12 +380,11 @@ def perf_counts(build, workload, sock, seconds, tmpdir):
 def strace_counts(build, workload, sock, seconds, tmpdir):
     """strace -c: every system call by name, but slows the client a lot."""
     outf = os.path.join(tmpdir, "strace-%s-%s.txt" % (build.name, workload))
-    cmd = ["strace", "-f", "-c", "-U", "name,calls", "-o", outf,
-           build.binary, workload, sock, str(seconds)]
-    rc, out, err, _, _ = run_timed(cmd, build.env, timeout=seconds * 20 + 120)
-    res = parse_result(out) if rc == 0 else None
+    res, err = run_traced(build, ["strace", "-f", "-c", "-U", "name,calls",
+                                  "-o", outf],
+                          workload, sock, seconds, timeout=seconds * 20 + 120)
     if res is None:
-        return None, "exit %s: %s" % (rc, err.strip()[-300:])
+        return None, err
     counts = {}
     with open(outf, encoding="utf-8") as f:
         for line in f:
@@ -408,10 +420,9 @@ def run_syscalls(builds, sock, seconds, tmpdir, tracer):
             per[b.name] = (res["ops"], counts)
         if not per:
             continue
-        names = sorted({n for _, c in per.values() for n in c if n != "total"},
-                       key=lambda n: -max(c.get(n, 0) / max(o, 1) for o, c in per.values()))
-        names = [n for n in names
-                 if max(c.get(n, 0) / max(o, 1) for o, c in per.values()) >= 0.005]
+        peak = {n: max(c.get(n, 0) / max(o, 1) for o, c in per.values())
+                for _, counts in per.values() for n in counts if n != "total"}
+        names = sorted((n for n in peak if peak[n] >= 0.005), key=lambda n: -peak[n])
         log("  %-18s" % "per op" + "".join("%14s" % b.name for b in builds if b.name in per))
         for n in ["total"] + names[:12]:
             row = "  %-18s" % n

@@ -1025,7 +1025,6 @@ class OffsetDataOverlap(FirstReadFault):
         self.send(enc_offset_data(req.cookie, req.offset + half, data[half:]))
         self.send(enc_none(req.cookie))
         # keep serving: a lax client that accepts this goes on working
-        pass
 
 
 @scenario("offset-data-empty")
@@ -1083,7 +1082,6 @@ class DoneIncomplete(FirstReadFault):
                                   self.read_bytes(req)[:half]))
         self.send(enc_none(req.cookie))
         # keep serving: a lax client that accepts this goes on working
-        pass
 
 
 @scenario("df-two-data-chunks")
@@ -1141,7 +1139,6 @@ class ErrorChunkZero(FirstReadFault):
     def bad_read(self, req):
         self.send(enc_error_chunk(req.cookie, 0, b"zero"))
         # keep serving: a lax client that accepts this goes on working
-        pass
 
 
 @scenario("error-msg-exceeds-chunk")
@@ -1195,7 +1192,6 @@ class BsBeyondExport(Server):
 
     def extents_for(self, req):
         return [(EXPORT_SIZE - req.offset + EXTENT_GRAIN, 0)]
-
 
 
 @scenario("bs-req-one-many")
@@ -1407,11 +1403,10 @@ def listen_unix(path):
     """Bind on a temporary name, listen, then rename into place so that the
     path only appears once connect() will succeed."""
     tmp = path + ".tmp"
-    for p in (tmp,):
-        try:
-            os.unlink(p)
-        except FileNotFoundError:
-            pass
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(tmp)
     sock.listen(4)

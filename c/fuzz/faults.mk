@@ -29,7 +29,7 @@ $(BUILD)/faults/%: c/tests/faults/%.c c/tests/faults/faults.h $(SHLIB) $(LIBDIR)
 
 .PHONY: faults check-faults check-faults-pending
 check-faults-pending:
-	@$(MAKE) --no-print-directory -f Makefile -f c/fuzz/fuzz.mk check-faults FAULTS_RUN="$(FAULTS_PENDING)"
+	@$(MAKE) --no-print-directory check-faults FAULTS_RUN="$(FAULTS_PENDING)"
 
 faults: $(FAULTS_BINS)
 

@@ -1,6 +1,7 @@
 # c/fuzz/fuzz.mk -- parser fuzzing (owner: robustness engineer).
-# Included from the top Makefile (-include c/fuzz/fuzz.mk); until then:
-#   make -f Makefile -f c/fuzz/fuzz.mk <target>
+# Included from the top Makefile (-include c/fuzz/fuzz.mk); the include
+# guard below keeps the older `make -f Makefile -f c/fuzz/fuzz.mk <target>`
+# working too.
 #
 #   make fuzz                     build both libFuzzer targets and run them in
 #                                 parallel for FUZZ_SECONDS (default 600) each,
@@ -75,7 +76,7 @@ fuzz: $(FUZZ_BINS) fuzz-corpus
 	echo "fuzz: no findings"
 
 fuzz-smoke:
-	@$(MAKE) --no-print-directory -f Makefile -f c/fuzz/fuzz.mk fuzz FUZZ_SECONDS=30
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 
 check-fuzz-regressions: $(FUZZ_REGRESS)
 	@rm -rf $(FUZZ_BUILD)/replay && rc=0; for t in $(FUZZ_TARGETS); do \

@@ -80,4 +80,13 @@ fz_debug_cb (void *user_data, const char *context, const char *msg)
   return 0;
 }
 
+/* Debug messages on, through fz_debug_cb. */
+static inline void
+fz_enable_debug (struct nbd_handle *h)
+{
+  nbd_debug_callback dcb = { .callback = fz_debug_cb };
+  nbd_set_debug_callback (h, dcb);
+  nbd_set_debug (h, true);
+}
+
 #endif

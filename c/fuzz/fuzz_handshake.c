@@ -167,11 +167,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   h = nbd_create ();
   FZ_CHECK (h != NULL);
-  if (b0 & 0x40) {
-    nbd_debug_callback dcb = { .callback = fz_debug_cb };
-    nbd_set_debug_callback (h, dcb);
-    nbd_set_debug (h, true);
-  }
+  if (b0 & 0x40)
+    fz_enable_debug (h);
   nbd_set_opt_mode (h, (b0 & 0x01) != 0);
   nbd_set_request_structured_replies (h, (b0 & 0x02) != 0);
   if (b0 & 0x04) { x.want_base = true; FZ_CHECK (nbd_add_meta_context (h, "base:allocation") == 0); }

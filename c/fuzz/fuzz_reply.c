@@ -229,11 +229,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   h = nbd_create ();
   FZ_CHECK (h != NULL);
-  if (b0 & 0x40) {
-    nbd_debug_callback dcb = { .callback = fz_debug_cb };
-    nbd_set_debug_callback (h, dcb);
-    nbd_set_debug (h, true);
-  }
+  if (b0 & 0x40)
+    fz_enable_debug (h);
   h->state = ST_TRANSMISSION;
   h->protocol = "newstyle-fixed";
   h->sr_negotiated = (b0 & 0x01) != 0;

@@ -13,7 +13,6 @@ chunks that fill a gap).  Deterministic output.  The option sequence of an
 opt-mode seed is computed with the same xorshift32 the harness uses.
 """
 import os
-import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -125,25 +124,11 @@ def handshake_seeds():
 
 
 # ---- reply seeds (harness: commands 1-3, and 4-8 with settings bit7) ----
-def chunk(cookie, typ, payload, done=False):
-    return b.enc_chunk(cookie, b.REPLY_FLAG_DONE if done else 0, typ, payload)
-
-
-def data_chunk(cookie, off, data, done=False):
-    return chunk(cookie, b.CHUNK_OFFSET_DATA, struct.pack(">Q", off) + data, done)
-
-
-def none_chunk(cookie):
-    return chunk(cookie, b.CHUNK_NONE, b"", True)
-
-
-def bs_chunk(cookie, ctx, extents, done=False):
-    p = struct.pack(">I", ctx) + b"".join(struct.pack(">II", l, f) for l, f in extents)
-    return chunk(cookie, b.CHUNK_BLOCK_STATUS, p, done)
-
-
-def simple(cookie, err=0, data=b""):
-    return struct.pack(">IIQ", b.SIMPLE_REPLY_MAGIC, err, cookie) + data
+# The chunks come from badserver.py's encoders: enc_offset_data and
+# enc_offset_hole default to flags 0, enc_none and enc_block_status to DONE.
+DONE = b.REPLY_FLAG_DONE
+data_chunk = b.enc_offset_data
+simple = b.enc_simple_reply
 
 
 def reply_seeds():
@@ -151,34 +136,34 @@ def reply_seeds():
     # gap filled last: [0,1024) + [2048,4096) + [1024,2048) of READ 4096@8192
     s["read-gap-fill"] = bytes([0x01, 0, 0, 0]) + (
         data_chunk(1, 8192, b"\1" * 1024) + data_chunk(1, 8192 + 2048, b"\3" * 2048) +
-        data_chunk(1, 8192 + 1024, b"\2" * 1024) + none_chunk(1))
+        data_chunk(1, 8192 + 1024, b"\2" * 1024) + b.enc_none(1))
     # DF read (cookie 5, 1024@0) answered with two data chunks: fatal
     s["df-fragmented"] = bytes([0x81, 0, 0, 0]) + (
-        data_chunk(5, 0, b"\1" * 512) + data_chunk(5, 512, b"\2" * 512, True))
+        data_chunk(5, 0, b"\1" * 512) + data_chunk(5, 512, b"\2" * 512, DONE))
     # DF read answered properly, REQ_ONE block status, write/trim acks,
     # big read in data + hole chunks, two contexts for cookie 2
     s["extra-all-ok"] = bytes([0x83, 0, 0, 0]) + (
-        data_chunk(5, 0, b"\5" * 1024, True) +
-        bs_chunk(6, 1, [(4096, 0)], True) +
+        data_chunk(5, 0, b"\5" * 1024, DONE) +
+        b.enc_block_status(6, 1, [(4096, 0)]) +
         simple(4) + simple(8, b.EIO) +
         data_chunk(7, 65536, b"\7" * 65536) +
-        chunk(7, b.CHUNK_OFFSET_HOLE, struct.pack(">QI", 131072, 65536), True) +
-        bs_chunk(2, 1, [(4096, 0), (61440, 3)]) +
-        bs_chunk(2, 2, [(65536, 0)], True) +
-        simple(3) + data_chunk(1, 8192, b"\1" * 4096, True))
+        b.enc_offset_hole(7, 131072, 65536, DONE) +
+        b.enc_block_status(2, 1, [(4096, 0), (61440, 3)], 0) +
+        b.enc_block_status(2, 2, [(65536, 0)]) +
+        simple(3) + data_chunk(1, 8192, b"\1" * 4096, DONE))
     # the same commands with simple replies only, in 3-byte pieces
     s["extra-simple-chunked"] = bytes([0x84 | 0x08, 3, 9, 0]) + (
         simple(5, 0, b"\5" * 1024) + simple(4) + simple(8) + simple(3) +
         simple(7, 0, b"\7" * 131072) + simple(1, 0, b"\1" * 4096))
     # a REQ_ONE block status with two extents: fatal
     s["req-one-two-extents"] = bytes([0x81, 0, 0, 0]) + (
-        bs_chunk(6, 1, [(2048, 0), (2048, 1)], True))
+        b.enc_block_status(6, 1, [(2048, 0), (2048, 1)]))
     # error chunk for the big read in the middle of its data
     s["big-read-error-offset"] = bytes([0x81, 7, 3, 0]) + (
         data_chunk(7, 65536, b"\7" * 4096) +
-        chunk(7, b.CHUNK_ERROR_OFFSET,
-              struct.pack(">IH", b.EIO, 4) + b"oops" + struct.pack(">Q", 70000)) +
-        none_chunk(7))
+        b.enc_error_chunk(7, b.EIO, b"oops", flags=0,
+                          ctype=b.CHUNK_ERROR_OFFSET, offset=70000) +
+        b.enc_none(7))
     return s
 
 

@@ -26,7 +26,7 @@
 # SAN_KEEP_GOING=-k (default) runs every suite even if one fails.
 
 SAN_KEEP_GOING ?= -k
-SUBMAKE        := $(MAKE) --no-print-directory $(SAN_KEEP_GOING) -f Makefile -f c/fuzz/fuzz.mk
+SUBMAKE        := $(MAKE) --no-print-directory $(SAN_KEEP_GOING)
 
 ASAN_BUILD     := build-asan
 ASAN_CFLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -525,7 +525,7 @@ main (int argc, char *argv[])
   /* --- aio: concurrent writes and reads --------------------------------- */
   {
     enum { N = 16, CHUNK = 65536 };
-    struct aio_data wd = { 0 }, rd = { 0 };
+    struct aio_data wd = { 0 };
     unsigned char *rb = malloc (N * CHUNK);
     int64_t cookies[N];
     int k, done;
@@ -579,7 +579,6 @@ main (int argc, char *argv[])
       FAIL ("aio read-back differs");
     else
       ok ("16 concurrent aio_pwrite + aio_pread, verified");
-    (void) rd;
     free (rb);
   }
 

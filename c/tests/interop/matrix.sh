@@ -22,16 +22,22 @@ make_tmp
 check_loads_ours "$bin"
 
 ran=0
-run_client () {
-    local label=$1; shift
+# report_client LABEL STATUS: judge one client run from $tmp/client.out.
+report_client () {
     ran=$((ran + 1))
-    if run_ours timeout 150 "$bin" -n "$label" "$@" > "$tmp/client.out" 2>&1; then
+    if [ "$2" -eq 0 ]; then
         grep -E 'skip:|note:' "$tmp/client.out" | sed 's/^/    /'
-        echo "ok: $label"
+        echo "ok: $1"
     else
-        fail "$label (exit $?):"
+        fail "$1 (exit $2):"
         sed 's/^/    /' "$tmp/client.out" | tail -25
     fi
+}
+
+run_client () {
+    local label=$1; shift
+    run_ours timeout 150 "$bin" -n "$label" "$@" > "$tmp/client.out" 2>&1
+    report_client "$label" $?
 }
 
 # --- nbdkit -------------------------------------------------------------------
@@ -71,14 +77,7 @@ if command -v nbd-server >/dev/null 2>&1; then
             [ $try -lt 3 ] || break
         sleep 0.5
     done
-    ran=$((ran + 1))
-    if [ $rc -eq 0 ]; then
-        grep -E 'skip:|note:' "$tmp/client.out" | sed 's/^/    /'
-        echo "ok: nbd-server"
-    else
-        fail "nbd-server (exit $rc):"
-        sed 's/^/    /' "$tmp/client.out" | tail -25
-    fi
+    report_client nbd-server $rc
 else
     echo "SKIP: $test_name: nbd-server not installed"
 fi
