@@ -16,8 +16,15 @@ import (
 	"unsafe"
 )
 
+// cconnect is one nbd_aio_connect_* call through the shim.
+type cconnect = func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int
+
+// connectRunner is h.aioConnect (the Aio* calls) or h.connect (the
+// blocking ones).
+type connectRunner = func(op string, call cconnect) error
+
 // aioConnect runs one nbd_aio_connect_* call and starts the connector.
-func (h *Handle) aioConnect(op string, call func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int) error {
+func (h *Handle) aioConnect(op string, call cconnect) error {
 	s := h.s
 	err := s.withC(op, func(c *C.struct_nbd_handle) error {
 		var e C.struct_gonbd_err
@@ -32,7 +39,7 @@ func (h *Handle) aioConnect(op string, call func(c *C.struct_nbd_handle, e *C.st
 }
 
 // connect is aioConnect followed by WaitConnected.
-func (h *Handle) connect(op string, call func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int) error {
+func (h *Handle) connect(op string, call cconnect) error {
 	if err := h.aioConnect(op, call); err != nil {
 		return err
 	}
@@ -72,66 +79,63 @@ func (h *Handle) waitConnected(ctx context.Context, op string) error {
 		return closedError(op)
 	}
 	if err != nil {
-		e := *err.(*Error)
-		e.Op = op
-		return &e
+		return withOp(err, op)
 	}
 	return nil
 }
 
-func cstring(s string) *C.char { return C.CString(s) }
-
 // ConnectUnix connects to the NBD server listening on the Unix-domain
 // socket path and completes the handshake.
 func (h *Handle) ConnectUnix(path string) error {
-	cp := cstring(path)
-	defer C.free(unsafe.Pointer(cp))
-	return h.connect("ConnectUnix", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
-		return C.gonbd_aio_connect_unix(c, cp, e)
-	})
+	return h.connectUnix("ConnectUnix", path, h.connect)
 }
 
 // AioConnectUnix starts connecting to a Unix-domain socket and returns
 // at once; see WaitConnected, AioIsConnecting and AioIsReady.
 func (h *Handle) AioConnectUnix(path string) error {
-	cp := cstring(path)
+	return h.connectUnix("AioConnectUnix", path, h.aioConnect)
+}
+
+func (h *Handle) connectUnix(op, path string, run connectRunner) error {
+	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
-	return h.aioConnect("AioConnectUnix", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+	return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		return C.gonbd_aio_connect_unix(c, cp, e)
 	})
 }
 
 // ConnectTCP connects to host and port (a service name or number).
 func (h *Handle) ConnectTCP(host, port string) error {
-	ch, cp := cstring(host), cstring(port)
-	defer C.free(unsafe.Pointer(ch))
-	defer C.free(unsafe.Pointer(cp))
-	return h.connect("ConnectTCP", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
-		return C.gonbd_aio_connect_tcp(c, ch, cp, e)
-	})
+	return h.connectTCP("ConnectTCP", host, port, h.connect)
 }
 
 // AioConnectTCP is the non-blocking form of ConnectTCP.
 func (h *Handle) AioConnectTCP(host, port string) error {
-	ch, cp := cstring(host), cstring(port)
+	return h.connectTCP("AioConnectTCP", host, port, h.aioConnect)
+}
+
+func (h *Handle) connectTCP(op, host, port string, run connectRunner) error {
+	ch, cp := C.CString(host), C.CString(port)
 	defer C.free(unsafe.Pointer(ch))
 	defer C.free(unsafe.Pointer(cp))
-	return h.aioConnect("AioConnectTCP", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+	return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		return C.gonbd_aio_connect_tcp(c, ch, cp, e)
 	})
 }
 
 // ConnectVsock connects to an AF_VSOCK server at cid and port.
 func (h *Handle) ConnectVsock(cid, port uint32) error {
-	return h.connect("ConnectVsock", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
-		return C.gonbd_aio_connect_vsock(c, C.uint32_t(cid), C.uint32_t(port), e)
-	})
+	return h.connectVsock("ConnectVsock", cid, port, h.connect)
 }
 
 // AioConnectVsock starts connecting to an AF_VSOCK server and returns at
 // once; see WaitConnected, AioIsConnecting and AioIsReady.
 func (h *Handle) AioConnectVsock(cid, port uint32) error {
-	return h.aioConnect("AioConnectVsock", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+	return h.connectVsock("AioConnectVsock", cid, port, h.aioConnect)
+}
+
+func (h *Handle) connectVsock(op string, cid, port uint32, run connectRunner) error {
+	return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		return C.gonbd_aio_connect_vsock(c, C.uint32_t(cid), C.uint32_t(port), e)
 	})
 }
@@ -139,18 +143,18 @@ func (h *Handle) AioConnectVsock(cid, port uint32) error {
 // ConnectURI connects to the server named by an NBD URI
 // (nbd://, nbds://, nbd+unix://, nbd+vsock://, ...).
 func (h *Handle) ConnectURI(uri string) error {
-	cu := cstring(uri)
-	defer C.free(unsafe.Pointer(cu))
-	return h.connect("ConnectURI", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
-		return C.gonbd_aio_connect_uri(c, cu, e)
-	})
+	return h.connectURI("ConnectURI", uri, h.connect)
 }
 
 // AioConnectURI is the non-blocking form of ConnectURI.
 func (h *Handle) AioConnectURI(uri string) error {
-	cu := cstring(uri)
+	return h.connectURI("AioConnectURI", uri, h.aioConnect)
+}
+
+func (h *Handle) connectURI(op, uri string, run connectRunner) error {
+	cu := C.CString(uri)
 	defer C.free(unsafe.Pointer(cu))
-	return h.aioConnect("AioConnectURI", func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+	return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		return C.gonbd_aio_connect_uri(c, cu, e)
 	})
 }
@@ -182,7 +186,7 @@ func (h *Handle) connectArgv(op string, argv []string, call func(*C.struct_nbd_h
 	ptrSize := C.size_t(unsafe.Sizeof((*C.char)(nil)))
 	arr := unsafe.Slice((**C.char)(C.calloc(C.size_t(len(argv)+1), ptrSize)), len(argv)+1)
 	for i, a := range argv {
-		arr[i] = cstring(a)
+		arr[i] = C.CString(a)
 	}
 	defer func() {
 		for _, p := range arr {
@@ -206,19 +210,15 @@ func (h *Handle) KillSubprocess(sig syscall.Signal) error {
 // starting with '@' is an abstract socket) or a *net.TCPAddr with an IP
 // address (no host name lookup is done; see ConnectTCP for names).
 func (h *Handle) ConnectAddr(addr net.Addr) error {
-	return h.connectAddr("ConnectAddr", addr, true)
+	return h.connectAddr("ConnectAddr", addr, h.connect)
 }
 
 // AioConnectAddr is the non-blocking form of ConnectAddr.
 func (h *Handle) AioConnectAddr(addr net.Addr) error {
-	return h.connectAddr("AioConnectAddr", addr, false)
+	return h.connectAddr("AioConnectAddr", addr, h.aioConnect)
 }
 
-func (h *Handle) connectAddr(op string, addr net.Addr, wait bool) error {
-	run := h.aioConnect
-	if wait {
-		run = h.connect
-	}
+func (h *Handle) connectAddr(op string, addr net.Addr, run connectRunner) error {
 	switch a := addr.(type) {
 	case *net.UnixAddr:
 		if a == nil || (a.Net != "" && a.Net != "unix") {

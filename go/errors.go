@@ -47,6 +47,13 @@ func (e *Error) Is(target error) bool {
 	return target == ErrClosed && e.Msg == closedMsg
 }
 
+// withOp returns a copy of err, an *Error, with Op set to op.
+func withOp(err error, op string) error {
+	e := *err.(*Error)
+	e.Op = op
+	return &e
+}
+
 // cerr converts a captured C error to an error value.
 func cerr(op string, e *C.struct_gonbd_err) error {
 	return &Error{Op: op, Errno: syscall.Errno(e.errnum), Msg: C.GoString(&e.msg[0])}

@@ -162,7 +162,6 @@ type command struct {
 	pin       runtime.Pinner          // pins a caller buffer for uncancellable calls
 	bounce    unsafe.Pointer          // C buffer for cancellable reads/writes
 	bounceCap int
-	cookie    int64
 	finished  bool // under state.mu
 	abandoned bool // under state.mu: the waiter left (context done)
 	err       error
@@ -197,7 +196,6 @@ func (s *state) getCmd(op string) (*command, error) {
 	cmd.err = nil
 	cmd.finished = false
 	cmd.abandoned = false
-	cmd.cookie = 0
 	return cmd, nil
 }
 
@@ -276,21 +274,16 @@ func (s *state) withC(op string, f func(c *C.struct_nbd_handle) error) error {
 	return f(s.c)
 }
 
-// pumpLocked advances the state machine without blocking and retires
-// completed commands. Caller holds cmu.RLock. It returns the direction
-// the state machine waits for and whether the connection is still alive.
-func (s *state) pumpLocked() (dir uint, alive bool) {
-	dir, _, alive = s.pumpN(pumpOther)
-	return dir, alive
-}
-
 const (
 	pumpOther  = iota // a submitter or Shutdown
 	pumpLeader        // the goroutine holding the leadership token
 	pumpWriter        // the writer goroutine: sends only
 )
 
-// pumpN is pumpLocked that also returns the number of retired commands.
+// pumpN advances the state machine without blocking and retires
+// completed commands. Caller holds cmu.RLock. It returns the direction
+// the state machine waits for, the number of retired commands and
+// whether the connection is still alive.
 func (s *state) pumpN(who int) (dir uint, n int, alive bool) {
 	if s.c == nil {
 		return 0, 0, false
@@ -320,16 +313,16 @@ func (s *state) pumpN(who int) (dir uint, n int, alive bool) {
 		s.die(err)
 		return dir, n, false
 	}
-	if d.flags&C.GONBD_NEED_WRITE != 0 {
+	if dir&C.LIBNBD_AIO_DIRECTION_WRITE != 0 {
 		s.kickWriter()
 	}
 	return dir, n, true
 }
 
-// flushLocked lets the core send requests it queued; caller holds
-// cmu.RLock.
+// flushLocked lets the core send requests it queued (nbd_aio_get_direction
+// does that) and wakes the writer if some are left; caller holds cmu.RLock.
 func (s *state) flushLocked() {
-	if s.c != nil && C.gonbd_direction(s.c)&C.LIBNBD_AIO_DIRECTION_WRITE != 0 {
+	if s.c != nil && C.nbd_aio_get_direction(s.c)&C.LIBNBD_AIO_DIRECTION_WRITE != 0 {
 		s.kickWriter()
 	}
 }
@@ -373,9 +366,7 @@ func (s *state) die(err error) {
 	for cookie, cmd := range s.pending {
 		delete(s.pending, cookie)
 		if !cmd.abandoned {
-			e := *s.deadErr.(*Error)
-			e.Op = cmd.op
-			cmd.err = &e
+			cmd.err = withOp(s.deadErr, cmd.op)
 		}
 		s.finishLocked(cmd)
 	}
@@ -425,35 +416,59 @@ func (s *state) connector() {
 		if s.stopping() {
 			return
 		}
-		var st struct{ connecting, negotiating, ready, failed bool }
-		s.cmu.RLock()
-		if s.c == nil {
-			s.cmu.RUnlock()
+		st, ok := s.step("connection", false)
+		if !ok {
 			return
 		}
-		s.pumpMu.Lock()
-		C.gonbd_connect_step(s.c, s.drv, 50)
-		d := s.drv
-		st.connecting, st.ready, st.failed = d.connecting != 0, d.ready != 0, d.failed != 0
-		st.negotiating = d.negotiating != 0 && d.dead == 0 && d.closed == 0
-		var err error
-		if st.failed {
-			err = cerr("connection", &d.err)
-		}
-		s.pumpMu.Unlock()
-		s.cmu.RUnlock()
 		if !st.connecting {
 			switch {
 			case st.ready:
 				s.goLive()
-			case st.negotiating:
+			case st.negotiating && !st.dead && !st.closed:
 				// Option mode: the Opt* calls take over.
 			default:
-				s.die(err)
+				s.die(st.err)
 			}
 			return
 		}
 	}
+}
+
+// stepState is what one handshake step (step) left behind.
+type stepState struct {
+	dir                                          uint
+	connecting, negotiating, ready, dead, closed bool
+	err                                          error // a notify call failed
+}
+
+// step runs one blocking handshake step of up to 50ms:
+// gonbd_connect_step, or gonbd_opt_step if opt. ok is false after Close.
+func (s *state) step(op string, opt bool) (st stepState, ok bool) {
+	s.cmu.RLock()
+	defer s.cmu.RUnlock()
+	if s.c == nil {
+		return st, false
+	}
+	s.pumpMu.Lock()
+	defer s.pumpMu.Unlock()
+	d := s.drv
+	if opt {
+		C.gonbd_opt_step(s.c, d, 50)
+	} else {
+		C.gonbd_connect_step(s.c, d, 50)
+	}
+	st = stepState{
+		dir:         uint(d.dir),
+		connecting:  d.connecting != 0,
+		negotiating: d.negotiating != 0,
+		ready:       d.ready != 0,
+		dead:        d.dead != 0,
+		closed:      d.closed != 0,
+	}
+	if d.failed != 0 {
+		st.err = cerr(op, &d.err)
+	}
+	return st, true
 }
 
 // goLive switches a connected handle (state READY) to the poller: it
@@ -598,6 +613,33 @@ func (s *state) leadStep(ctx context.Context, cmd *command) bool {
 		return true
 	}
 	return ctx != nil && ctx.Err() != nil
+}
+
+// leadTurn is one turn with the leadership token, just taken: unless
+// Close is running it drives with fn (recording cmd, if any, as the
+// leader's command), then gives the token back. It returns false if
+// Close is running, in which case the caller must stop taking the token.
+func (s *state) leadTurn(ctx context.Context, cmd *command, fn func(uintptr) bool) bool {
+	if s.stopping() {
+		// Close is running and will fail what is waiting; stop leading.
+		s.lead <- struct{}{}
+		return false
+	}
+	if cmd != nil {
+		cmd.ctx = ctx
+		s.mu.Lock()
+		s.leaderCmd = cmd
+		s.mu.Unlock()
+	}
+	s.drive(ctx, fn)
+	if cmd != nil {
+		s.mu.Lock()
+		s.leaderCmd = nil
+		s.mu.Unlock()
+		cmd.ctx = nil
+	}
+	s.lead <- struct{}{}
+	return true
 }
 
 // drive drives the connection with fn as the poller callback until fn

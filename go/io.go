@@ -98,8 +98,7 @@ func (s *state) submit(op string, cmd *command, r *req, buf unsafe.Pointer) erro
 		s.mu.Unlock()
 		return cerr(op, &sub.err)
 	}
-	cmd.cookie = int64(cookie)
-	s.pending[cmd.cookie] = cmd
+	s.pending[int64(cookie)] = cmd
 	s.mu.Unlock()
 	// Send now unless a leader is about to flush a batch (see leadStep);
 	// the order (count, then check) guarantees one of us flushes.
@@ -132,22 +131,9 @@ func (s *state) wait(ctx context.Context, cmd *command) (err error, abandoned bo
 			<-cmd.done
 			return cmd.err, false
 		case <-lead:
-			if s.stopping() {
-				// Close is running and will fail cmd; stop leading.
-				s.lead <- struct{}{}
+			if !s.leadTurn(ctx, cmd, cmd.leadFn) {
 				lead = nil
-				continue
 			}
-			cmd.ctx = ctx
-			s.mu.Lock()
-			s.leaderCmd = cmd
-			s.mu.Unlock()
-			s.drive(ctx, cmd.leadFn)
-			s.mu.Lock()
-			s.leaderCmd = nil
-			s.mu.Unlock()
-			cmd.ctx = nil
-			s.lead <- struct{}{}
 		}
 	}
 }
@@ -354,7 +340,7 @@ func (h *Handle) Shutdown(ctx context.Context) error {
 			return cerr("Shutdown", &sub.err)
 		}
 		if sub.flags&C.GONBD_HAVE_DONE != 0 {
-			s.pumpLocked()
+			s.pumpN(pumpOther)
 		}
 		if sub.flags&C.GONBD_NEED_WRITE != 0 {
 			s.kickWriter()
@@ -385,13 +371,9 @@ func (h *Handle) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-lead:
-			if s.stopping() {
-				s.lead <- struct{}{}
+			if !s.leadTurn(ctx, nil, fn) {
 				lead = nil
-				continue
 			}
-			s.drive(ctx, fn)
-			s.lead <- struct{}{}
 		}
 	}
 }

@@ -155,29 +155,16 @@ func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
 	}
 	inFlight = true
 
-	var st struct{ negotiating, ready, dead, closed, failed bool }
-	var derr error
+	var st stepState
 	for {
 		if s.stopping() {
 			return nil, closedError(op)
 		}
-		s.cmu.RLock()
-		if s.c == nil {
-			s.cmu.RUnlock()
+		var ok bool
+		if st, ok = s.step(op, true); !ok {
 			return nil, closedError(op)
 		}
-		s.pumpMu.Lock()
-		d := s.drv
-		C.gonbd_opt_step(s.c, d, 50)
-		st.negotiating, st.ready = d.negotiating != 0, d.ready != 0
-		st.dead, st.closed, st.failed = d.dead != 0, d.closed != 0, d.failed != 0
-		if st.failed {
-			derr = cerr(op, &d.err)
-		}
-		idle := d.dir == 0
-		s.pumpMu.Unlock()
-		s.cmu.RUnlock()
-		if st.failed || st.dead || st.closed || o.done != 0 || idle {
+		if st.err != nil || st.dead || st.closed || o.done != 0 || st.dir == 0 {
 			break
 		}
 	}
@@ -187,7 +174,8 @@ func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
 	case which == C.GONBD_OPT_ABORT && !st.dead && (st.closed || !st.negotiating):
 		s.die(nil)
 		return nil, nil
-	case st.dead || st.closed || st.failed:
+	case st.dead || st.closed || st.err != nil:
+		derr := st.err
 		if derr == nil {
 			derr = &Error{Op: op, Errno: syscall.ENOTCONN, Msg: "connection ended during option negotiation"}
 		}

@@ -11,15 +11,31 @@
 
 #include "shim.h"
 
+/* Fills e with errnum and msg (truncated); returns -1. */
+static int
+fail (struct gonbd_err *e, int errnum, const char *msg)
+{
+  e->errnum = errnum;
+  strncpy (e->msg, msg, GONBD_MSG_MAX - 1);
+  e->msg[GONBD_MSG_MAX - 1] = '\0';
+  return -1;
+}
+
+/* Copies this thread's libnbd error into e. */
 static void
 capture (struct gonbd_err *e)
 {
   const char *m = nbd_get_error ();
-  e->errnum = nbd_get_errno ();
-  if (m == NULL)
-    m = "unknown error";
-  strncpy (e->msg, m, GONBD_MSG_MAX - 1);
-  e->msg[GONBD_MSG_MAX - 1] = '\0';
+  fail (e, nbd_get_errno (), m ? m : "unknown error");
+}
+
+/* Passes r through, capturing the error when it is -1. */
+static int64_t
+checked (int64_t r, struct gonbd_err *e)
+{
+  if (r == -1)
+    capture (e);
+  return r;
 }
 
 static unsigned
@@ -33,80 +49,65 @@ sub_flags (struct nbd_handle *h)
   return f;
 }
 
+/* No nbd_aio_get_direction after a submission: a core may hold requests
+ * back while replies are due and send them together on the next direction
+ * or notify call; the Go side decides when to flush. */
 static int64_t
-submitted (struct nbd_handle *h, int64_t cookie, struct gonbd_sub *s)
+submitted (int64_t cookie, struct gonbd_sub *s)
 {
-  (void) h;
-  s->cookie = cookie;
-  if (cookie == -1) {
-    capture (&s->err);
-    s->flags = 0;
-    return -1;
-  }
-  /* No nbd_aio_get_direction here: a core may hold requests back while
-   * replies are due and send them together on the next direction or
-   * notify call; the Go side decides when to flush (gonbd_direction). */
-  s->flags = 0;
-  return cookie;
-}
-
-unsigned
-gonbd_direction (struct nbd_handle *h)
-{
-  return nbd_aio_get_direction (h);
+  return checked (cookie, &s->err);
 }
 
 int64_t
 gonbd_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t off,
              uint32_t flags, struct gonbd_sub *s)
 {
-  return submitted (h, nbd_aio_pread (h, buf, count, off,
-                                      NBD_NULL_COMPLETION, flags), s);
+  return submitted (nbd_aio_pread (h, buf, count, off,
+                                   NBD_NULL_COMPLETION, flags), s);
 }
 
 int64_t
 gonbd_pwrite (struct nbd_handle *h, const void *buf, size_t count,
               uint64_t off, uint32_t flags, struct gonbd_sub *s)
 {
-  return submitted (h, nbd_aio_pwrite (h, buf, count, off,
-                                       NBD_NULL_COMPLETION, flags), s);
+  return submitted (nbd_aio_pwrite (h, buf, count, off,
+                                    NBD_NULL_COMPLETION, flags), s);
 }
 
 int64_t
 gonbd_flush (struct nbd_handle *h, uint32_t flags, struct gonbd_sub *s)
 {
-  return submitted (h, nbd_aio_flush (h, NBD_NULL_COMPLETION, flags), s);
+  return submitted (nbd_aio_flush (h, NBD_NULL_COMPLETION, flags), s);
 }
 
 int64_t
 gonbd_trim (struct nbd_handle *h, uint64_t count, uint64_t off,
             uint32_t flags, struct gonbd_sub *s)
 {
-  return submitted (h, nbd_aio_trim (h, count, off,
-                                     NBD_NULL_COMPLETION, flags), s);
+  return submitted (nbd_aio_trim (h, count, off,
+                                  NBD_NULL_COMPLETION, flags), s);
 }
 
 int64_t
 gonbd_zero (struct nbd_handle *h, uint64_t count, uint64_t off,
             uint32_t flags, struct gonbd_sub *s)
 {
-  return submitted (h, nbd_aio_zero (h, count, off,
-                                     NBD_NULL_COMPLETION, flags), s);
+  return submitted (nbd_aio_zero (h, count, off,
+                                  NBD_NULL_COMPLETION, flags), s);
 }
 
 int64_t
 gonbd_cache (struct nbd_handle *h, uint64_t count, uint64_t off,
              uint32_t flags, struct gonbd_sub *s)
 {
-  return submitted (h, nbd_aio_cache (h, count, off,
-                                      NBD_NULL_COMPLETION, flags), s);
+  return submitted (nbd_aio_cache (h, count, off,
+                                   NBD_NULL_COMPLETION, flags), s);
 }
 
 int64_t
 gonbd_disconnect (struct nbd_handle *h, uint32_t flags, struct gonbd_sub *s)
 {
   int r = nbd_aio_disconnect (h, flags);
-  s->cookie = 0;
   if (r == -1) {
     capture (&s->err);
     return -1;
@@ -180,8 +181,8 @@ gonbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t off,
 {
   nbd_extent_callback cb = { .callback = extent_cb, .user_data = e };
   gonbd_extents_reset (e);
-  return submitted (h, nbd_aio_block_status (h, count, off, cb,
-                                             NBD_NULL_COMPLETION, flags), s);
+  return submitted (nbd_aio_block_status (h, count, off, cb,
+                                          NBD_NULL_COMPLETION, flags), s);
 }
 
 static void
@@ -228,15 +229,12 @@ drain (struct nbd_handle *h, struct gonbd_drive *d)
 void
 gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
 {
-  int i;
-
   d->failed = 0;
 #ifdef GONBD_EMBEDDED_CORE
   /* Our core's notify_read reads until the kernel has no more (a short
    * read) and is harmless when nothing is there, so one call leaves the
    * socket drained, as the edge-triggered Go poller needs, without the
    * poll() probes below.  (It also sends what is queued.) */
-  (void) i;
   {
     unsigned dir = nbd_aio_get_direction (h);
     int r = 0;
@@ -251,6 +249,8 @@ gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
     }
   }
 #else
+  int i;
+
   for (i = 0; i < 256; i++) {
     unsigned dir = nbd_aio_get_direction (h);
     struct pollfd p = { .fd = d->fd, .events = 0 };
@@ -280,8 +280,7 @@ gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
     else
       break;
     if (r == -1) {
-      if (!d->failed)
-        capture (&d->err);
+      capture (&d->err);
       d->failed = 1;
       break;
     }
@@ -289,8 +288,41 @@ gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
 #endif
   drain (h, d);
   state (h, d);
+}
+
+/* One blocking step of the handshake: poll the handle's own fd (the
+ * descriptor may change between connection attempts) for up to
+ * timeout_ms in the direction d->dir, then notify. */
+static void
+poll_notify (struct nbd_handle *h, struct gonbd_drive *d, int timeout_ms)
+{
+  int fd = nbd_aio_get_fd (h);
+  struct pollfd p = { .fd = fd, .events = 0 };
+  int r;
+
+  if (fd < 0) {
+    capture (&d->err);
+    d->failed = 1;
+    return;
+  }
+  if (d->dir & LIBNBD_AIO_DIRECTION_READ)
+    p.events |= POLLIN;
   if (d->dir & LIBNBD_AIO_DIRECTION_WRITE)
-    d->flags |= GONBD_NEED_WRITE;
+    p.events |= POLLOUT;
+  if (p.events == 0)
+    return;
+  r = poll (&p, 1, timeout_ms);
+  if (r > 0) {
+    if ((d->dir & LIBNBD_AIO_DIRECTION_READ) &&
+        (p.revents & (POLLIN | POLLHUP | POLLERR)))
+      r = nbd_aio_notify_read (h);
+    else
+      r = nbd_aio_notify_write (h);
+    if (r == -1) {
+      capture (&d->err);
+      d->failed = 1;
+    }
+  }
 }
 
 void
@@ -301,32 +333,7 @@ gonbd_connect_step (struct nbd_handle *h, struct gonbd_drive *d,
   d->n = 0;
   state (h, d);
   if (d->connecting) {
-    int fd = nbd_aio_get_fd (h);
-    struct pollfd p = { .fd = fd, .events = 0 };
-    int r;
-
-    if (d->dir & LIBNBD_AIO_DIRECTION_READ)
-      p.events |= POLLIN;
-    if (d->dir & LIBNBD_AIO_DIRECTION_WRITE)
-      p.events |= POLLOUT;
-    if (fd >= 0 && p.events != 0) {
-      r = poll (&p, 1, timeout_ms);
-      if (r > 0) {
-        if ((d->dir & LIBNBD_AIO_DIRECTION_READ) &&
-            (p.revents & (POLLIN | POLLHUP | POLLERR)))
-          r = nbd_aio_notify_read (h);
-        else
-          r = nbd_aio_notify_write (h);
-        if (r == -1) {
-          capture (&d->err);
-          d->failed = 1;
-        }
-      }
-    }
-    else if (fd < 0) {
-      capture (&d->err);
-      d->failed = 1;
-    }
+    poll_notify (h, d, timeout_ms);
     state (h, d);
   }
 }
@@ -340,7 +347,7 @@ gonbd_create (struct gonbd_err *e)
   return h;
 }
 
-#define CHECK(call) do { int r_ = (call); if (r_ == -1) capture (e); return r_; } while (0)
+#define CHECK(call) return (int) checked ((call), e)
 
 int
 gonbd_aio_connect_unix (struct nbd_handle *h, const char *path,
@@ -396,13 +403,9 @@ gonbd_set_str (struct nbd_handle *h, int op, const char *v,
   case GONBD_SET_TLS_USERNAME: r = nbd_set_tls_username (h, v); break;
   case GONBD_SET_TLS_PSK_FILE: r = nbd_set_tls_psk_file (h, v); break;
   default:
-    e->errnum = EINVAL;
-    strcpy (e->msg, "gonbd_set_str: unknown op");
-    return -1;
+    return fail (e, EINVAL, "gonbd_set_str: unknown op");
   }
-  if (r == -1)
-    capture (e);
-  return r;
+  return checked (r, e);
 }
 
 int
@@ -423,13 +426,9 @@ gonbd_set_int (struct nbd_handle *h, int op, int64_t v, struct gonbd_err *e)
   case GONBD_SET_OPT_MODE: r = nbd_set_opt_mode (h, v != 0); break;
   case GONBD_KILL_SUBPROCESS: r = nbd_kill_subprocess (h, (int) v); break;
   default:
-    e->errnum = EINVAL;
-    strcpy (e->msg, "gonbd_set_int: unknown op");
-    return -1;
+    return fail (e, EINVAL, "gonbd_set_int: unknown op");
   }
-  if (r == -1)
-    capture (e);
-  return r;
+  return checked (r, e);
 }
 
 int64_t
@@ -470,13 +469,9 @@ gonbd_get_int (struct nbd_handle *h, int op, struct gonbd_err *e)
   case GONBD_GET_REQUEST_STRUCTURED_REPLIES:
     r = nbd_get_request_structured_replies (h); break;
   default:
-    e->errnum = EINVAL;
-    strcpy (e->msg, "gonbd_get_int: unknown op");
-    return -1;
+    return fail (e, EINVAL, "gonbd_get_int: unknown op");
   }
-  if (r == -1)
-    capture (e);
-  return r;
+  return checked (r, e);
 }
 
 int
@@ -503,8 +498,7 @@ gonbd_get_str (struct nbd_handle *h, int op, struct gonbd_err *e)
   case GONBD_GET_CANONICAL_EXPORT_NAME: s = nbd_get_canonical_export_name (h); break;
   case GONBD_GET_EXPORT_DESCRIPTION: s = nbd_get_export_description (h); break;
   default:
-    e->errnum = EINVAL;
-    strcpy (e->msg, "gonbd_get_str: unknown op");
+    fail (e, EINVAL, "gonbd_get_str: unknown op");
     return NULL;
   }
   if (s == NULL)
@@ -516,10 +510,8 @@ gonbd_get_str (struct nbd_handle *h, int op, struct gonbd_err *e)
     return NULL;
   }
   s = strdup (cs);
-  if (s == NULL) {
-    e->errnum = ENOMEM;
-    strcpy (e->msg, "strdup: out of memory");
-  }
+  if (s == NULL)
+    fail (e, ENOMEM, "strdup: out of memory");
   return s;
 }
 
@@ -538,11 +530,9 @@ gonbd_aio_connect_unix_addr (struct nbd_handle *h, const char *path,
 
   memset (&a, 0, sizeof a);
   a.sun_family = AF_UNIX;
-  if (len == 0 || len >= sizeof a.sun_path) {
-    e->errnum = len == 0 ? EINVAL : ENAMETOOLONG;
-    strcpy (e->msg, "unix socket path is empty or too long");
-    return -1;
-  }
+  if (len == 0 || len >= sizeof a.sun_path)
+    return fail (e, len == 0 ? EINVAL : ENAMETOOLONG,
+                 "unix socket path is empty or too long");
   memcpy (a.sun_path, path, len);
   if (path[0] == '@') {         /* abstract namespace, as in package net */
     a.sun_path[0] = '\0';
@@ -557,11 +547,8 @@ gonbd_aio_connect_inet (struct nbd_handle *h, const unsigned char *ip,
                         int iplen, int port, uint32_t scope,
                         struct gonbd_err *e)
 {
-  if (port < 0 || port > 65535) {
-    e->errnum = EINVAL;
-    strcpy (e->msg, "port out of range");
-    return -1;
-  }
+  if (port < 0 || port > 65535)
+    return fail (e, EINVAL, "port out of range");
   if (iplen == 4) {
     struct sockaddr_in a;
     memset (&a, 0, sizeof a);
@@ -579,9 +566,7 @@ gonbd_aio_connect_inet (struct nbd_handle *h, const unsigned char *ip,
     memcpy (&a.sin6_addr, ip, 16);
     CHECK (nbd_aio_connect (h, (struct sockaddr *) &a, sizeof a));
   }
-  e->errnum = EINVAL;
-  strcpy (e->msg, "IP address must have 4 or 16 bytes");
-  return -1;
+  return fail (e, EINVAL, "IP address must have 4 or 16 bytes");
 }
 
 void
@@ -674,47 +659,17 @@ gonbd_aio_opt (struct nbd_handle *h, int which, struct gonbd_opt *o,
   case GONBD_OPT_LIST_META_CONTEXT:
     CHECK (nbd_aio_opt_list_meta_context (h, ctx, done));
   }
-  e->errnum = EINVAL;
-  strcpy (e->msg, "gonbd_aio_opt: unknown option");
-  return -1;
+  return fail (e, EINVAL, "gonbd_aio_opt: unknown option");
 }
 
 void
 gonbd_opt_step (struct nbd_handle *h, struct gonbd_drive *d, int timeout_ms)
 {
-  int fd;
-  struct pollfd p;
-  int r;
-
   d->failed = 0;
   d->n = 0;
   state (h, d);
   if (d->dead || d->closed || d->dir == 0)
     return;
-  fd = nbd_aio_get_fd (h);
-  if (fd < 0) {
-    capture (&d->err);
-    d->failed = 1;
-    return;
-  }
-  p.fd = fd;
-  p.events = 0;
-  p.revents = 0;
-  if (d->dir & LIBNBD_AIO_DIRECTION_READ)
-    p.events |= POLLIN;
-  if (d->dir & LIBNBD_AIO_DIRECTION_WRITE)
-    p.events |= POLLOUT;
-  r = poll (&p, 1, timeout_ms);
-  if (r > 0) {
-    if ((d->dir & LIBNBD_AIO_DIRECTION_READ) &&
-        (p.revents & (POLLIN | POLLHUP | POLLERR)))
-      r = nbd_aio_notify_read (h);
-    else
-      r = nbd_aio_notify_write (h);
-    if (r == -1) {
-      capture (&d->err);
-      d->failed = 1;
-    }
-  }
+  poll_notify (h, d, timeout_ms);
   state (h, d);
 }

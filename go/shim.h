@@ -22,13 +22,14 @@ struct gonbd_err {
   char msg[GONBD_MSG_MAX];
 };
 
-/* Result flags of a submission or a drive call. */
+/* Result flags of gonbd_disconnect (GONBD_HAVE_DONE also of a drive call). */
 #define GONBD_NEED_WRITE   1   /* direction includes WRITE: wake the writer */
 #define GONBD_HAVE_DONE    2   /* completed commands are waiting to be retired */
 
-/* One submission's out-values; one per pooled Go command. */
+/* One submission's out-values; one per pooled Go command.  The cookie is
+ * the submitting call's return value; flags are set by gonbd_disconnect
+ * only. */
 struct gonbd_sub {
-  int64_t cookie;
   unsigned flags;
   struct gonbd_err err;
 };
@@ -63,7 +64,7 @@ struct gonbd_drive {
   int fd;               /* descriptor to poll (our dup) */
   int write_only;       /* in: never read (the writer goroutine) */
   unsigned dir;         /* direction after the call */
-  unsigned flags;       /* GONBD_NEED_WRITE, GONBD_HAVE_DONE (more to drain) */
+  unsigned flags;       /* GONBD_HAVE_DONE: more completed commands to drain */
   int connecting, negotiating, ready, dead, closed;
   int failed;           /* a notify call failed: err filled */
   struct gonbd_err err;
@@ -89,9 +90,6 @@ int64_t gonbd_zero (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_t
 int64_t gonbd_cache (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_t flags, struct gonbd_sub *s);
 int64_t gonbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_t flags, struct gonbd_extents *e, struct gonbd_sub *s);
 int64_t gonbd_disconnect (struct nbd_handle *h, uint32_t flags, struct gonbd_sub *s);
-
-/* nbd_aio_get_direction, which also lets the core send queued requests. */
-unsigned gonbd_direction (struct nbd_handle *h);
 
 /* Generic wrappers: each calls the named function and captures errors. */
 struct nbd_handle *gonbd_create (struct gonbd_err *e);
