@@ -62,12 +62,6 @@ unregister_pid (pid_t pid)
       pids[i] = 0;
 }
 
-static int
-ioctl_fionread (int fd, int *n)
-{
-  return ioctl (fd, FIONREAD, n);
-}
-
 static void
 sleep_ms (long ms)
 {
@@ -224,15 +218,6 @@ wait_ready (struct h_server *s)
 }
 
 static pid_t
-spawn_pdeath (const char *const *argv, int stdio_fd, bool pdeath);
-
-static pid_t
-spawn (const char *const *argv, int stdio_fd)
-{
-  return spawn_pdeath (argv, stdio_fd, false);
-}
-
-static pid_t
 spawn_pdeath (const char *const *argv, int stdio_fd, bool pdeath)
 {
   pid_t pid;
@@ -275,6 +260,12 @@ spawn_pdeath (const char *const *argv, int stdio_fd, bool pdeath)
   }
   register_pid (pid);
   return pid;
+}
+
+static pid_t
+spawn (const char *const *argv, int stdio_fd)
+{
+  return spawn_pdeath (argv, stdio_fd, false);
 }
 
 enum mode { M_UNIX, M_UNIX_AT, M_TCP, M_CUSTOM };
@@ -354,12 +345,6 @@ collect (const char **out, size_t max, va_list ap)
     out[n++] = a;
   }
   out[n] = NULL;
-}
-
-int
-h_start_unixv (struct h_server *s, const char *const *args)
-{
-  return start_common (s, M_UNIX, NULL, args);
 }
 
 int
@@ -900,7 +885,7 @@ h_relay_sent (struct h_relay *r)
   /* Let the relay drain whatever the client has already written. */
   int pending;
   for (int i = 0; i < 100; i++) {
-    if (ioctl_fionread (r->cfd, &pending) == 0 && pending == 0)
+    if (ioctl (r->cfd, FIONREAD, &pending) == 0 && pending == 0)
       break;
     sleep_ms (10);
   }

@@ -38,7 +38,6 @@ struct h_server {
  * Waits until the pidfile is written (nbdkit is then accepting).
  * Returns 0 on success, -1 on failure (message printed to stderr). */
 int h_start_unix (struct h_server *s, ...);
-int h_start_unixv (struct h_server *s, const char *const *args);
 
 /* Same, but listening on 127.0.0.1:<free port> ("-p PORT -i 127.0.0.1"). */
 int h_start_tcp (struct h_server *s, ...);

@@ -311,6 +311,21 @@ test_connect_command_fails (void)
   nbd_close (h);
 }
 
+/* After killing the server: the server may still answer a request that
+ * races its exit; within a bounded number of tries a pread fails.
+ * Returns the last pread's result. */
+static int
+pread_until_fails (struct nbd_handle *h, char *buf, size_t len)
+{
+  int r = 0;
+  for (int i = 0; i < 500 && r != -1; i++) {
+    r = nbd_pread (h, buf, len, 0, 0);
+    if (r != -1)
+      usleep (10000);
+  }
+  return r;
+}
+
 static void
 test_kill_subprocess (void)
 {
@@ -319,6 +334,7 @@ test_kill_subprocess (void)
   struct nbd_handle *h;
   char buf[512];
   struct h_server srv;
+  int r;
 
   /* No subprocess: ESRCH. */
   h = nbd_create ();
@@ -339,41 +355,26 @@ test_kill_subprocess (void)
   H_ASSERT_OK_FATAL (nbd_connect_command (h, argv));
   H_ASSERT_OK (nbd_pread (h, buf, sizeof buf, 0, 0));
   H_ASSERT_OK (nbd_kill_subprocess (h, 0));
-  /* The server may still answer a request that races its exit; within
-   * a bounded number of tries the commands fail and the handle dies. */
-  {
-    int r = 0;
-    for (int i = 0; i < 500 && r != -1; i++) {
-      r = nbd_pread (h, buf, sizeof buf, 0, 0);
-      if (r != -1)
-        usleep (10000);
-    }
-    CU_ASSERT_EQUAL (r, -1);
-    CU_ASSERT (h_has_prefix (nbd_get_error (), "nbd_pread: "));
-    /* nbdkit may first answer ESHUTDOWN while exiting; then EOF. */
-    for (int i = 0; i < 500 && !nbd_aio_is_dead (h); i++) {
-      if (nbd_pread (h, buf, sizeof buf, 0, 0) == 0)
-        break;
-      if (!nbd_aio_is_dead (h))
-        usleep (10000);
-    }
-    CU_ASSERT (nbd_aio_is_dead (h));
+  /* The commands fail and the handle dies. */
+  r = pread_until_fails (h, buf, sizeof buf);
+  CU_ASSERT_EQUAL (r, -1);
+  CU_ASSERT (h_has_prefix (nbd_get_error (), "nbd_pread: "));
+  /* nbdkit may first answer ESHUTDOWN while exiting; then EOF. */
+  for (int i = 0; i < 500 && !nbd_aio_is_dead (h); i++) {
+    if (nbd_pread (h, buf, sizeof buf, 0, 0) == 0)
+      break;
+    if (!nbd_aio_is_dead (h))
+      usleep (10000);
   }
+  CU_ASSERT (nbd_aio_is_dead (h));
   nbd_close (h);
 
   /* An explicit signal number. */
   h = nbd_create ();
   H_ASSERT_OK_FATAL (nbd_connect_command (h, argv));
   H_ASSERT_OK (nbd_kill_subprocess (h, SIGKILL));
-  {
-    int r = 0;
-    for (int i = 0; i < 500 && r != -1; i++) {
-      r = nbd_pread (h, buf, sizeof buf, 0, 0);
-      if (r != -1)
-        usleep (10000);
-    }
-    CU_ASSERT_EQUAL (r, -1);
-  }
+  r = pread_until_fails (h, buf, sizeof buf);
+  CU_ASSERT_EQUAL (r, -1);
   nbd_close (h);
 
   /* Invalid signal number. */
@@ -416,7 +417,7 @@ test_connect_sockaddr_sync (void)
   CU_ASSERT (h_has_prefix (nbd_get_error (), "nbd_connect: "));
   CU_ASSERT (nbd_aio_is_dead (h));
   nbd_close (h);
-  rmdir (dir);
+  h_rmdir (dir);
 }
 #endif
 

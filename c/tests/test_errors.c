@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +42,9 @@ server_errors (bool structured)
   struct h_server srv;
   struct nbd_handle *h;
   char trigger[300], buf[4096] = { 0 };
-  int dir_ok;
-
   char tdir[256];
-  dir_ok = h_mkdtemp (tdir, sizeof tdir);
-  CU_ASSERT_EQUAL_FATAL (dir_ok, 0);
+
+  CU_ASSERT_EQUAL_FATAL (h_mkdtemp (tdir, sizeof tdir), 0);
   snprintf (trigger, sizeof trigger, "%s/inject", tdir);
   char f1[350], f2[350], f3[350], f4[350], f5[350], f6[350];
   snprintf (f1, sizeof f1, "error-pread-file=%s", trigger);
@@ -268,36 +265,21 @@ test_server_dies_sync (void)
   h_stop (&srv);
 }
 
-/* A handle connected through a byte-counting relay to nbdkit -s ARGS. */
+/* A handle connected through a byte-counting relay to SFD (the nbdkit -s
+ * end from h_start_socketpair, or -1 if that failed). */
 static struct nbd_handle *
-relay_handle (struct h_relay **relay, pid_t *pid, bool readonly,
-              const char *plugin_or_filter1, ...)
+relay_connect (int sfd, struct h_relay **relay)
 {
-  /* Build: nbdkit -s [-r] <args...> */
-  const char *args[24];
-  size_t n = 0;
-  va_list ap;
-  const char *a;
-  int sfd, cfd;
+  int cfd;
   struct nbd_handle *h;
 
-  if (readonly)
-    args[n++] = "-r";
-  args[n++] = plugin_or_filter1;
-  va_start (ap, plugin_or_filter1);
-  while ((a = va_arg (ap, const char *)) != NULL && n < 22)
-    args[n++] = a;
-  va_end (ap);
-  args[n] = NULL;
-  /* h_start_socketpair is variadic; pass up to 12 args. */
-  sfd = h_start_socketpair (pid, args[0], args[1], args[2], args[3],
-                            args[4], args[5], args[6], args[7], args[8],
-                            args[9], args[10], args[11], args[12], NULL);
   if (sfd == -1)
     return NULL;
   *relay = h_relay_start (sfd, &cfd);
-  if (*relay == NULL)
+  if (*relay == NULL) {
+    close (sfd);
     return NULL;
+  }
   h = nbd_create ();
   if (nbd_connect_socket (h, cfd) == -1) {
     fprintf (stderr, "relay connect: %s\n", nbd_get_error ());
@@ -325,8 +307,8 @@ test_client_side_checks (void)
   uint64_t before;
 
   /* Read-only export: writes, trims, zeroes refused without sending. */
-  h = relay_handle (&relay, &pid, true, "memory", "1M", NULL, NULL, NULL,
-                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  h = relay_connect (h_start_socketpair (&pid, "-r", "memory", "1M", NULL),
+                     &relay);
   CU_ASSERT_PTR_NOT_NULL_FATAL (h);
   CU_ASSERT_EQUAL (nbd_is_read_only (h), 1);
   H_ASSERT_OK (nbd_pread (h, buf, sizeof buf, 0, 0));
@@ -352,14 +334,16 @@ test_client_side_checks (void)
   h_kill_pid (pid, SIGTERM);
 
   /* No FUA, no trim, no zero, no cache, no flush, no fast zero. */
-  h = relay_handle (&relay, &pid, false, "eval",
-                    "get_size=echo 1048576",
-                    "pread=head -c $3 /dev/zero",
-                    "pwrite=cat >/dev/null",
-                    "can_write=exit 0", "can_trim=exit 3",
-                    "can_flush=exit 3", "can_fua=echo none",
-                    "can_cache=echo none", "can_fast_zero=exit 3",
-                    NULL, NULL, NULL, NULL);
+  h = relay_connect (h_start_socketpair (&pid, "eval",
+                                         "get_size=echo 1048576",
+                                         "pread=head -c $3 /dev/zero",
+                                         "pwrite=cat >/dev/null",
+                                         "can_write=exit 0", "can_trim=exit 3",
+                                         "can_flush=exit 3",
+                                         "can_fua=echo none",
+                                         "can_cache=echo none",
+                                         "can_fast_zero=exit 3", NULL),
+                     &relay);
   CU_ASSERT_PTR_NOT_NULL_FATAL (h);
   CU_ASSERT_EQUAL (nbd_can_fua (h), 0);
   CU_ASSERT_EQUAL (nbd_can_trim (h), 0);
@@ -385,9 +369,9 @@ test_client_side_checks (void)
   h_kill_pid (pid, SIGTERM);
 
   /* No WRITE_ZEROES at all. */
-  h = relay_handle (&relay, &pid, false, "--filter=nozero", "memory", "1M",
-                    "zeromode=none", NULL, NULL, NULL, NULL, NULL, NULL,
-                    NULL, NULL, NULL);
+  h = relay_connect (h_start_socketpair (&pid, "--filter=nozero", "memory",
+                                         "1M", "zeromode=none", NULL),
+                     &relay);
   CU_ASSERT_PTR_NOT_NULL_FATAL (h);
   CU_ASSERT_EQUAL (nbd_can_zero (h), 0);
   REFUSED (h, relay, nbd_zero (h, 512, 0, 0), EINVAL);

@@ -35,6 +35,31 @@ note (struct worker *w, const char *what)
               nbd_get_errno ());
 }
 
+static atomic_int go;           /* set once all threads exist */
+
+/* Run FN in NTHREADS threads (worker i: id i, handle H, socket SOCK) and
+ * check that none counted a failure.  Workers that must start together
+ * wait for GO. */
+static void
+run_workers (void *(*fn) (void *), struct nbd_handle *h, const char *sock)
+{
+  pthread_t t[NTHREADS];
+  struct worker w[NTHREADS];
+
+  atomic_store (&go, 0);
+  for (int i = 0; i < NTHREADS; i++) {
+    w[i] = (struct worker) { .h = h, .sock = sock, .id = i };
+    CU_ASSERT_EQUAL_FATAL (pthread_create (&t[i], NULL, fn, &w[i]), 0);
+  }
+  atomic_store (&go, 1);
+  for (int i = 0; i < NTHREADS; i++) {
+    pthread_join (t[i], NULL);
+    if (w[i].failures)
+      fprintf (stderr, "\n  %s\n", w[i].msg);
+    CU_ASSERT_EQUAL (w[i].failures, 0);
+  }
+}
+
 static void *
 shared_worker (void *arg)
 {
@@ -68,29 +93,15 @@ test_shared_handle (void)
 {
   struct h_server srv;
   struct nbd_handle *h;
-  pthread_t t[NTHREADS];
-  struct worker w[NTHREADS];
 
   CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
   h = h_connect_unix (&srv);
   CU_ASSERT_PTR_NOT_NULL_FATAL (h);
-  for (int i = 0; i < NTHREADS; i++) {
-    w[i] = (struct worker) { .h = h, .id = i };
-    CU_ASSERT_EQUAL_FATAL (pthread_create (&t[i], NULL, shared_worker,
-                                           &w[i]), 0);
-  }
-  for (int i = 0; i < NTHREADS; i++) {
-    pthread_join (t[i], NULL);
-    if (w[i].failures)
-      fprintf (stderr, "\n  %s\n", w[i].msg);
-    CU_ASSERT_EQUAL (w[i].failures, 0);
-  }
+  run_workers (shared_worker, h, NULL);
   CU_ASSERT_EQUAL (nbd_aio_in_flight (h), 0);
   nbd_close (h);
   h_stop (&srv);
 }
-
-static atomic_int go;
 
 /* Each thread provokes a different error over and over and checks that
  * the error it reads back is its own. */
@@ -134,25 +145,11 @@ test_thread_local_errors (void)
 {
   struct h_server srv;
   struct nbd_handle *h;
-  pthread_t t[NTHREADS];
-  struct worker w[NTHREADS];
 
   CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
   h = h_connect_unix (&srv);
   CU_ASSERT_PTR_NOT_NULL_FATAL (h);
-  atomic_store (&go, 0);
-  for (int i = 0; i < NTHREADS; i++) {
-    w[i] = (struct worker) { .h = h, .id = i };
-    CU_ASSERT_EQUAL_FATAL (pthread_create (&t[i], NULL, error_worker,
-                                           &w[i]), 0);
-  }
-  atomic_store (&go, 1);
-  for (int i = 0; i < NTHREADS; i++) {
-    pthread_join (t[i], NULL);
-    if (w[i].failures)
-      fprintf (stderr, "\n  %s\n", w[i].msg);
-    CU_ASSERT_EQUAL (w[i].failures, 0);
-  }
+  run_workers (error_worker, h, NULL);
   CU_ASSERT (nbd_aio_is_ready (h));
   nbd_close (h);
   h_stop (&srv);
@@ -190,22 +187,10 @@ static void
 test_many_handles (void)
 {
   struct h_server srv;
-  pthread_t t[NTHREADS];
-  struct worker w[NTHREADS];
   int fds0 = h_count_fds ();
 
   CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
-  for (int i = 0; i < NTHREADS; i++) {
-    w[i] = (struct worker) { .sock = srv.sock, .id = i };
-    CU_ASSERT_EQUAL_FATAL (pthread_create (&t[i], NULL, own_handle_worker,
-                                           &w[i]), 0);
-  }
-  for (int i = 0; i < NTHREADS; i++) {
-    pthread_join (t[i], NULL);
-    if (w[i].failures)
-      fprintf (stderr, "\n  %s\n", w[i].msg);
-    CU_ASSERT_EQUAL (w[i].failures, 0);
-  }
+  run_workers (own_handle_worker, NULL, srv.sock);
   h_stop (&srv);
   CU_ASSERT_EQUAL (h_count_fds (), fds0);
 }

@@ -51,8 +51,8 @@ server_stop (struct server *s)
     char log[160];
     snprintf (log, sizeof log, "%s/nbdkit.log", s->dir);
     unlink (log);
+    rmdir (s->dir);
   }
-  if (s->dir[0]) rmdir (s->dir);
   s->sock[0] = s->dir[0] = 0;
 }
 

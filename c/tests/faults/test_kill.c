@@ -58,7 +58,7 @@ main (void)
 
   for (i = 0; i < NCMDS; i++) {
     nbd_completion_callback cb = { .callback = done_cb, .user_data = &recs[i], .free = free_cb };
-    size_t len = i < 44 ? SMALL : i < 60 ? SMALL : BIG;
+    size_t len = i < 60 ? SMALL : BIG;
     uint64_t off = i < 60 ? (uint64_t) i * SMALL : 32 * 1024 * 1024 + (uint64_t) (i - 60) * BIG;
     bufs[i] = malloc (len);
     REQUIRE (bufs[i] != NULL, "malloc");

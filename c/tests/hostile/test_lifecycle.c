@@ -36,10 +36,31 @@ data_ok (const uint8_t *buf, uint64_t off, size_t len)
   return true;
 }
 
+/* Never true: h_poll_until with it just polls for the whole period. */
 static int
-processing_or_ready (struct nbd_handle *h)
+never (struct nbd_handle *h)
 {
-  return 0;  /* never true: h_poll_until just waits the whole period */
+  return 0;
+}
+
+/* A handle connected to S (with META requested, if non-NULL); NULL after
+ * recording the failure. */
+static struct nbd_handle *
+connect_client (const struct h_srv *s, const char *meta)
+{
+  struct nbd_handle *h = nbd_create ();
+  HCHECK (h != NULL, "nbd_create");
+  if (!h)
+    return NULL;
+  if (meta)
+    HCHECK (nbd_add_meta_context (h, meta) == 0, "add_meta");
+  int r = nbd_connect_unix (h, s->sock);
+  HCHECK (r == 0, "connect: %s", nbd_get_error ());
+  if (r != 0) {
+    nbd_close (h);
+    return NULL;
+  }
+  return h;
 }
 
 /* ---- stall mid-reply ---- */
@@ -47,36 +68,30 @@ processing_or_ready (struct nbd_handle *h)
 static void
 client_stall (void *arg)
 {
-  struct h_srv *s = arg;
-  struct nbd_handle *h = nbd_create ();
-  HCHECK (h != NULL, "nbd_create");
+  struct nbd_handle *h = connect_client (arg, NULL);
   if (!h)
     return;
-  int r = nbd_connect_unix (h, s->sock);
-  HCHECK (r == 0, "connect: %s", nbd_get_error ());
-  if (r == 0) {
-    static uint8_t buf[2][READ_LEN];
-    nbd_completion_callback none = { .callback = NULL };
-    int64_t ck = nbd_aio_pread (h, buf[0], READ_LEN, READ_OFF, none, 0);
-    HCHECK (ck > 0, "aio_pread: %s", nbd_get_error ());
-    /* Give the reply one second to (not) arrive.  The bound is ours: the
-     * library must simply keep waiting without failing or spinning. */
-    h_poll_until (h, processing_or_ready, 1000);
-    HCHECK (nbd_aio_command_completed (h, ck) == 0,
-            "stalled command should still be pending");
-    HCHECK (nbd_aio_peek_command_completed (h) == 0,
-            "nothing should have completed");
-    HCHECK (nbd_aio_in_flight (h) == 1, "in flight %d, want 1",
-            nbd_aio_in_flight (h));
-    HCHECK (!nbd_aio_is_dead (h), "handle died while the server stalled: %s",
-            nbd_get_error ());
-    /* A second command can still be queued behind the stalled one. */
-    int64_t ck2 = nbd_aio_pread (h, buf[1], 512, 0, none, 0);
-    HCHECK (ck2 > 0, "second aio_pread: %s", nbd_get_error ());
-    h_poll_until (h, processing_or_ready, 300);
-    HCHECK (nbd_aio_in_flight (h) == 2, "in flight %d, want 2",
-            nbd_aio_in_flight (h));
-  }
+  static uint8_t buf[2][READ_LEN];
+  nbd_completion_callback none = { .callback = NULL };
+  int64_t ck = nbd_aio_pread (h, buf[0], READ_LEN, READ_OFF, none, 0);
+  HCHECK (ck > 0, "aio_pread: %s", nbd_get_error ());
+  /* Give the reply one second to (not) arrive.  The bound is ours: the
+   * library must simply keep waiting without failing or spinning. */
+  h_poll_until (h, never, 1000);
+  HCHECK (nbd_aio_command_completed (h, ck) == 0,
+          "stalled command should still be pending");
+  HCHECK (nbd_aio_peek_command_completed (h) == 0,
+          "nothing should have completed");
+  HCHECK (nbd_aio_in_flight (h) == 1, "in flight %d, want 1",
+          nbd_aio_in_flight (h));
+  HCHECK (!nbd_aio_is_dead (h), "handle died while the server stalled: %s",
+          nbd_get_error ());
+  /* A second command can still be queued behind the stalled one. */
+  int64_t ck2 = nbd_aio_pread (h, buf[1], 512, 0, none, 0);
+  HCHECK (ck2 > 0, "second aio_pread: %s", nbd_get_error ());
+  h_poll_until (h, never, 300);
+  HCHECK (nbd_aio_in_flight (h) == 2, "in flight %d, want 2",
+          nbd_aio_in_flight (h));
   /* Closing a handle with commands stuck in flight must return promptly
    * (the child's alarm() turns a hang into a failure). */
   nbd_close (h);
@@ -96,22 +111,16 @@ test_stall_mid_reply (void)
 static void
 client_disc_ignored (void *arg)
 {
-  struct h_srv *s = arg;
-  struct nbd_handle *h = nbd_create ();
-  HCHECK (h != NULL, "nbd_create");
+  struct nbd_handle *h = connect_client (arg, NULL);
   if (!h)
     return;
-  int r = nbd_connect_unix (h, s->sock);
-  HCHECK (r == 0, "connect: %s", nbd_get_error ());
-  if (r == 0) {
-    /* The server never closes: nbd_shutdown must still return (the
-     * child's alarm() turns a hang into a failure), successfully, with
-     * the handle closed. */
-    r = nbd_shutdown (h, 0);
-    HCHECK (r == 0, "nbd_shutdown: %s", nbd_get_error ());
-    HCHECK (nbd_aio_is_closed (h), "state %s, want CLOSED",
-            nbd_connection_state (h));
-  }
+  /* The server never closes: nbd_shutdown must still return (the child's
+   * alarm() turns a hang into a failure), successfully, with the handle
+   * closed. */
+  int r = nbd_shutdown (h, 0);
+  HCHECK (r == 0, "nbd_shutdown: %s", nbd_get_error ());
+  HCHECK (nbd_aio_is_closed (h), "state %s, want CLOSED",
+          nbd_connection_state (h));
   nbd_close (h);
 }
 
@@ -119,6 +128,12 @@ static void
 test_disc_ignored (void)
 {
   struct h_srv s;
+#ifdef AGAINST_SYSTEM_LIBNBD
+  /* libnbd 1.14 waits for the server's EOF without a bound: the bound is
+   * this library's promise, not libnbd's. */
+  fprintf (stderr, "  (skipped in this build: disc-ignored)\n");
+  return;
+#endif
   CU_ASSERT_FATAL (h_srv_start (&s, "disc-ignored", NULL) == 0);
   h_run_child ("disc-ignored", client_disc_ignored, &s, TIMEOUT);
   h_srv_stop (&s);
@@ -150,18 +165,9 @@ acc_extents (void *user_data, const char *metacontext, uint64_t offset,
 static void
 client_baseline_full (void *arg)
 {
-  struct h_srv *s = arg;
-  struct nbd_handle *h = nbd_create ();
-  HCHECK (h != NULL, "nbd_create");
+  struct nbd_handle *h = connect_client (arg, "base:allocation");
   if (!h)
     return;
-  HCHECK (nbd_add_meta_context (h, "base:allocation") == 0, "add_meta");
-  int r = nbd_connect_unix (h, s->sock);
-  HCHECK (r == 0, "connect: %s", nbd_get_error ());
-  if (r != 0) {
-    nbd_close (h);
-    return;
-  }
   HCHECK (nbd_get_size (h) == EXPORT_SIZE, "size");
   HCHECK (nbd_is_read_only (h) == 0, "read only");
   HCHECK (nbd_can_flush (h) == 1, "can_flush");
@@ -209,7 +215,7 @@ client_baseline_full (void *arg)
 
   /* An out-of-range request is refused by the server with EINVAL (or by
    * the client before sending); either way the handle survives. */
-  r = nbd_pread (h, buf, 4096, EXPORT_SIZE, 0);
+  int r = nbd_pread (h, buf, 4096, EXPORT_SIZE, 0);
   HCHECK (r == -1, "read past the end succeeded");
   HCHECK (!nbd_aio_is_dead (h), "handle died after a refused request");
 
