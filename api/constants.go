@@ -65,7 +65,8 @@ var Strings = []Constant{
 
 // Callbacks are the callback structs.  Every struct is
 // { int (*callback) (void *user_data, <Params>); void *user_data;
-//   void (*free) (void *user_data); }.
+//
+//	void (*free) (void *user_data); }.
 var Callbacks = []Callback{
 	{Name: "chunk", Params: "const void *subbuf, size_t count, uint64_t offset, unsigned status, int *error",
 		Doc: "Read chunk: subbuf points inside the caller's read buffer (count bytes at offset);\n" +
