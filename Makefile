@@ -67,6 +67,7 @@ install: lib
 clean:
 	rm -rf $(BUILD)
 
+-include api/api.mk
 -include testdata/testdata.mk
 -include c/tests/tests.mk
 -include go/go.mk

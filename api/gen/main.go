@@ -65,6 +65,7 @@ func (t *table) call(name string) (api.Call, bool) {
 func main() {
 	root := flag.String("root", ".", "repository root")
 	check := flag.Bool("check", false, "compare instead of writing; exit 1 on drift")
+	only := flag.String("only", "", "run only the named generator (c, man, go, statetest)")
 	flag.Parse()
 
 	t := &table{calls: api.Load(), groups: api.Groups, strings: api.Strings, callbacks: api.Callbacks}
@@ -74,6 +75,9 @@ func main() {
 	}
 	drift := 0
 	for _, g := range generators {
+		if *only != "" && g.name != *only {
+			continue
+		}
 		outs, err := g.run(t)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gen: %s: %v\n", g.name, err)
