@@ -354,34 +354,29 @@ nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
   return r;
 }
 
-NBD_API int
-nbd_poll (struct nbd_handle *h, int timeout)
+int
+nbd_unlocked_poll (struct nbd_handle *h, int timeout)
 {
-  int r;
-  API_ENTER (h, "nbd_poll");
-  r = nbd_internal_poll_call (h, timeout, -1);
-  API_LEAVE (h);
-  return r;
+  return nbd_internal_poll_call (h, timeout, -1);
 }
 
-NBD_API int
-nbd_aio_get_fd (struct nbd_handle *h)
+int
+nbd_unlocked_aio_get_fd (struct nbd_handle *h)
 {
-  int fd;
-  API_ENTER (h, "nbd_aio_get_fd");
-  fd = h->fd;
-  if (fd < 0)
+  if (h->fd < 0) {
     set_error (EINVAL, "invalid state: %s: the handle has no socket",
                nbd_internal_state_name (h->state));
-  API_LEAVE (h);
-  return fd < 0 ? -1 : fd;
+    return -1;
+  }
+  return h->fd;
 }
 
-/* Deliberately sends what is queued: every event loop asks for the
+/* Called without the lock (as libnbd's is), but takes it itself: it
+ * deliberately sends what is queued, because every event loop asks for the
  * direction before it sleeps, which makes this the natural point to push
  * out a batch of requests with one system call. */
-NBD_API unsigned
-nbd_aio_get_direction (struct nbd_handle *h)
+unsigned
+nbd_unlocked_aio_get_direction (struct nbd_handle *h)
 {
   unsigned dir;
   pthread_mutex_lock (&h->lock);
@@ -419,24 +414,16 @@ notify (struct nbd_handle *h, bool readable)
   return r;
 }
 
-NBD_API int
-nbd_aio_notify_read (struct nbd_handle *h)
+int
+nbd_unlocked_aio_notify_read (struct nbd_handle *h)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_notify_read");
-  r = notify (h, true);
-  API_LEAVE (h);
-  return r;
+  return notify (h, true);
 }
 
-NBD_API int
-nbd_aio_notify_write (struct nbd_handle *h)
+int
+nbd_unlocked_aio_notify_write (struct nbd_handle *h)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_notify_write");
-  r = notify (h, false);
-  API_LEAVE (h);
-  return r;
+  return notify (h, false);
 }
 
 /* ---- completion queries ---------------------------------------------------- */
@@ -448,25 +435,22 @@ in_list (struct command *c, uint64_t cookie)
   return false;
 }
 
-NBD_API int
-nbd_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
+int
+nbd_unlocked_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
 {
   struct command *c, *prev = NULL;
   int err;
 
-  API_ENTER (h, "nbd_aio_command_completed");
   for (c = h->done_head; c; prev = c, c = c->next)
     if (c->cookie == cookie) break;
   if (!c) {
-    int r = 0;
     if (!in_list (h->sendq_head, cookie) &&
         !nbd_internal_find_inflight (h, cookie, false)) {
       set_error (EINVAL, "invalid cookie: %llu (not an in-flight or completed command)",
                  (unsigned long long) cookie);
-      r = -1;
+      return -1;
     }
-    API_LEAVE (h);
-    return r;
+    return 0;
   }
   if (prev) prev->next = c->next; else h->done_head = c->next;
   if (h->done_tail == c) h->done_tail = prev;
@@ -478,37 +462,24 @@ nbd_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
       set_error (err, "%s", h->dead_msg);
     else
       set_error (err, "command failed: %s", strerror (err));
-    API_LEAVE (h);
     return -1;
   }
-  API_LEAVE (h);
   return 1;
 }
 
-NBD_API int64_t
-nbd_aio_peek_command_completed (struct nbd_handle *h)
+int64_t
+nbd_unlocked_aio_peek_command_completed (struct nbd_handle *h)
 {
-  int64_t r;
-  API_ENTER (h, "nbd_aio_peek_command_completed");
   if (h->done_head)
-    r = (int64_t) h->done_head->cookie;
-  else if (h->nr_sendq + h->nr_inflight > 0)
-    r = 0;
-  else {
-    set_error (EINVAL, "no commands are in flight");
-    r = -1;
-  }
-  API_LEAVE (h);
-  return r;
+    return (int64_t) h->done_head->cookie;
+  if (h->nr_sendq + h->nr_inflight > 0)
+    return 0;
+  set_error (EINVAL, "no commands are in flight");
+  return -1;
 }
 
-NBD_API int
-nbd_aio_in_flight (struct nbd_handle *h)
+int
+nbd_unlocked_aio_in_flight (struct nbd_handle *h)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_in_flight");
-  CHECK_STATE (h, PERMIT_CONN_CLOSED_DEAD, -1);
-  r = h->nr_sendq + h->nr_inflight;
-  API_LEAVE (h);
-  return r;
+  return h->nr_sendq + h->nr_inflight;
 }

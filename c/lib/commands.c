@@ -101,8 +101,9 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
     }
     if ((st & LIBNBD_STRICT_BOUNDS) &&
         (offset > h->size || count > h->size - offset)) {
-      /* libnbd reports writing past the end as ENOSPC. */
-      set_error (type == NBD_CMD_WRITE ? ENOSPC : EINVAL, "request out of bounds: offset %llu + count %llu > export size %llu",
+      /* libnbd reports writing, trimming or zeroing past the end as ENOSPC. */
+      bool writes = type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES;
+      set_error (writes ? ENOSPC : EINVAL, "request out of bounds: offset %llu + count %llu > export size %llu",
                  (unsigned long long) offset, (unsigned long long) count,
                  (unsigned long long) h->size);
       return -1;
@@ -163,27 +164,25 @@ enqueue (struct nbd_handle *h, struct command *c)
 }
 
 /* Validates, builds and queues one command.  Returns it, or NULL with the
- * error set (and every callback's free run, as libnbd promises). */
+ * error set.  On success the command keeps the closures (the caller's
+ * copies are cleared); on failure the wrapper frees them. */
 static struct command *
 issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
        void *buf, uint32_t flags, bool sync,
        nbd_completion_callback *completion, nbd_chunk_callback *chunk,
        nbd_extent_callback *extent)
 {
-  struct command *c = NULL;
+  struct command *c;
 
-  if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE) && buf == NULL)
-    set_error (EFAULT, "buf cannot be NULL");
-  else if ((chunk && !chunk->callback) || (extent && !extent->callback))
-    set_error (EFAULT, "%s cannot be NULL", chunk ? "chunk callback" : "extent callback");
-  else if (check_request (h, type, offset, count, flags, chunk != NULL) == 0)
-    c = nbd_internal_cmd_alloc (h);
-  if (c == NULL) {
-    if (completion) FREE_CALLBACK (*completion);
-    if (chunk) FREE_CALLBACK (*chunk);
-    if (extent) FREE_CALLBACK (*extent);
+  if (h->disc_queued) {
+    set_error (EINVAL, "cannot request more commands after NBD_CMD_DISC");
     return NULL;
   }
+  if (check_request (h, type, offset, count, flags, chunk != NULL) == -1)
+    return NULL;
+  c = nbd_internal_cmd_alloc (h);
+  if (c == NULL)
+    return NULL;
   c->type = type;
   c->wire_flags = (uint16_t) flags;
   c->offset = offset;
@@ -191,27 +190,11 @@ issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
   c->buf = buf;
   c->sync = sync;
   c->cookie = h->next_cookie++;
-  if (completion) c->completion = *completion;
-  if (chunk) c->chunk = *chunk;
-  if (extent) c->extent = *extent;
+  if (completion) TAKE_CALLBACK (c->completion, completion);
+  if (chunk) TAKE_CALLBACK (c->chunk, chunk);
+  if (extent) TAKE_CALLBACK (c->extent, extent);
   enqueue (h, c);
   return c;
-}
-
-static struct command *
-issue_checked (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
-               void *buf, uint32_t flags, bool sync,
-               nbd_completion_callback *completion, nbd_chunk_callback *chunk,
-               nbd_extent_callback *extent)
-{
-  if (!nbd_internal_permits (h, PERMIT_CONNECTED)) {
-    nbd_internal_state_error (h, PERMIT_CONNECTED);
-    if (completion) FREE_CALLBACK (*completion);
-    if (chunk) FREE_CALLBACK (*chunk);
-    if (extent) FREE_CALLBACK (*extent);
-    return NULL;
-  }
-  return issue (h, type, offset, count, buf, flags, sync, completion, chunk, extent);
 }
 
 /* Finishes a sync command: waits, frees, reports. */
@@ -240,151 +223,134 @@ finish_sync (struct nbd_handle *h, struct command *c)
   return 0;
 }
 
-/* ---- public command calls ------------------------------------------------ */
-/* Every aio call: state check and issue, with callbacks freed on failure. */
-#define AIO_CALL(name, ...)                                \
-  struct command *c;                                       \
-  API_ENTER (h, name);                                     \
-  c = issue_checked (h, __VA_ARGS__);                      \
-  API_LEAVE (h);                                           \
+/* ---- the calls (state and arguments already checked by api.c) ------------ */
+static int64_t
+aio_command (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
+             void *buf, uint32_t flags, nbd_completion_callback *completion,
+             nbd_chunk_callback *chunk, nbd_extent_callback *extent)
+{
+  struct command *c = issue (h, type, offset, count, buf, flags, false,
+                             completion, chunk, extent);
   return c ? (int64_t) c->cookie : -1;
-
-NBD_API int64_t
-nbd_aio_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
-               nbd_completion_callback completion, uint32_t flags)
-{
-  AIO_CALL ("nbd_aio_pread", NBD_CMD_READ, offset, count, buf, flags, false, &completion, NULL, NULL);
 }
 
-NBD_API int64_t
-nbd_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
-                          nbd_chunk_callback chunk, nbd_completion_callback completion,
-                          uint32_t flags)
+int64_t
+nbd_unlocked_aio_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
+                        nbd_completion_callback *completion, uint32_t flags)
 {
-  AIO_CALL ("nbd_aio_pread_structured", NBD_CMD_READ, offset, count, buf, flags, false, &completion, &chunk, NULL);
+  return aio_command (h, NBD_CMD_READ, offset, count, buf, flags, completion, NULL, NULL);
 }
 
-NBD_API int64_t
-nbd_aio_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset,
-                nbd_completion_callback completion, uint32_t flags)
+int64_t
+nbd_unlocked_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count,
+                                   uint64_t offset, nbd_chunk_callback *chunk,
+                                   nbd_completion_callback *completion, uint32_t flags)
 {
-  AIO_CALL ("nbd_aio_pwrite", NBD_CMD_WRITE, offset, count, (void *) buf, flags, false, &completion, NULL, NULL);
+  return aio_command (h, NBD_CMD_READ, offset, count, buf, flags, completion, chunk, NULL);
 }
 
-NBD_API int64_t
-nbd_aio_flush (struct nbd_handle *h, nbd_completion_callback completion, uint32_t flags)
+int64_t
+nbd_unlocked_aio_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset,
+                         nbd_completion_callback *completion, uint32_t flags)
 {
-  AIO_CALL ("nbd_aio_flush", NBD_CMD_FLUSH, 0, 0, NULL, flags, false, &completion, NULL, NULL);
+  return aio_command (h, NBD_CMD_WRITE, offset, count, (void *) buf, flags, completion, NULL, NULL);
 }
 
-NBD_API int64_t
-nbd_aio_trim (struct nbd_handle *h, uint64_t count, uint64_t offset,
-              nbd_completion_callback completion, uint32_t flags)
+int64_t
+nbd_unlocked_aio_flush (struct nbd_handle *h, nbd_completion_callback *completion, uint32_t flags)
 {
-  AIO_CALL ("nbd_aio_trim", NBD_CMD_TRIM, offset, count, NULL, flags, false, &completion, NULL, NULL);
+  return aio_command (h, NBD_CMD_FLUSH, 0, 0, NULL, flags, completion, NULL, NULL);
 }
 
-NBD_API int64_t
-nbd_aio_cache (struct nbd_handle *h, uint64_t count, uint64_t offset,
-               nbd_completion_callback completion, uint32_t flags)
+int64_t
+nbd_unlocked_aio_trim (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                       nbd_completion_callback *completion, uint32_t flags)
 {
-  AIO_CALL ("nbd_aio_cache", NBD_CMD_CACHE, offset, count, NULL, flags, false, &completion, NULL, NULL);
+  return aio_command (h, NBD_CMD_TRIM, offset, count, NULL, flags, completion, NULL, NULL);
 }
 
-NBD_API int64_t
-nbd_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offset,
-              nbd_completion_callback completion, uint32_t flags)
+int64_t
+nbd_unlocked_aio_cache (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                        nbd_completion_callback *completion, uint32_t flags)
 {
-  AIO_CALL ("nbd_aio_zero", NBD_CMD_WRITE_ZEROES, offset, count, NULL, flags, false, &completion, NULL, NULL);
+  return aio_command (h, NBD_CMD_CACHE, offset, count, NULL, flags, completion, NULL, NULL);
 }
 
-NBD_API int64_t
-nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
-                      nbd_extent_callback extent, nbd_completion_callback completion,
-                      uint32_t flags)
+int64_t
+nbd_unlocked_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                       nbd_completion_callback *completion, uint32_t flags)
 {
-  AIO_CALL ("nbd_aio_block_status", NBD_CMD_BLOCK_STATUS, offset, count, NULL, flags, false, &completion, NULL, &extent);
+  return aio_command (h, NBD_CMD_WRITE_ZEROES, offset, count, NULL, flags, completion, NULL, NULL);
+}
+
+int64_t
+nbd_unlocked_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                               nbd_extent_callback *extent,
+                               nbd_completion_callback *completion, uint32_t flags)
+{
+  return aio_command (h, NBD_CMD_BLOCK_STATUS, offset, count, NULL, flags, completion, NULL, extent);
 }
 
 /* Sync calls: the same checks, then a wait on our own command. */
 static int
-sync_command (struct nbd_handle *h, const char *name, uint16_t type, uint64_t offset,
-              uint64_t count, void *buf, uint32_t flags,
-              nbd_chunk_callback *chunk, nbd_extent_callback *extent)
+sync_command (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
+              void *buf, uint32_t flags, nbd_chunk_callback *chunk,
+              nbd_extent_callback *extent)
 {
-  struct command *c;
-  int r;
+  struct command *c = issue (h, type, offset, count, buf, flags, true, NULL, chunk, extent);
 
-  API_ENTER (h, name);
-  if (!nbd_internal_permits (h, PERMIT_CONNECTED)) {
-    nbd_internal_state_error (h, PERMIT_CONNECTED);
-    if (chunk) FREE_CALLBACK (*chunk);
-    if (extent) FREE_CALLBACK (*extent);
-    API_LEAVE (h);
-    return -1;
-  }
-  c = issue (h, type, offset, count, buf, flags, true, NULL, chunk, extent);
-  if (!c) {
-    API_LEAVE (h);
-    return -1;
-  }
-  r = finish_sync (h, c);
-  API_LEAVE (h);
-  return r;
+  return c ? finish_sync (h, c) : -1;
 }
 
-NBD_API int
-nbd_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, uint32_t flags)
+int
+nbd_unlocked_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, uint32_t flags)
 {
-  return sync_command (h, "nbd_pread", NBD_CMD_READ, offset, count, buf, flags, NULL, NULL);
+  return sync_command (h, NBD_CMD_READ, offset, count, buf, flags, NULL, NULL);
 }
 
-NBD_API int
-nbd_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
-                      nbd_chunk_callback chunk, uint32_t flags)
+int
+nbd_unlocked_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
+                               nbd_chunk_callback *chunk, uint32_t flags)
 {
-  return sync_command (h, "nbd_pread_structured", NBD_CMD_READ, offset, count, buf, flags,
-                       &chunk, NULL);
+  return sync_command (h, NBD_CMD_READ, offset, count, buf, flags, chunk, NULL);
 }
 
-NBD_API int
-nbd_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset, uint32_t flags)
+int
+nbd_unlocked_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset,
+                     uint32_t flags)
 {
-  return sync_command (h, "nbd_pwrite", NBD_CMD_WRITE, offset, count, (void *) buf, flags,
-                       NULL, NULL);
+  return sync_command (h, NBD_CMD_WRITE, offset, count, (void *) buf, flags, NULL, NULL);
 }
 
-NBD_API int
-nbd_flush (struct nbd_handle *h, uint32_t flags)
+int
+nbd_unlocked_flush (struct nbd_handle *h, uint32_t flags)
 {
-  return sync_command (h, "nbd_flush", NBD_CMD_FLUSH, 0, 0, NULL, flags, NULL, NULL);
+  return sync_command (h, NBD_CMD_FLUSH, 0, 0, NULL, flags, NULL, NULL);
 }
 
-NBD_API int
-nbd_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+int
+nbd_unlocked_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
 {
-  return sync_command (h, "nbd_trim", NBD_CMD_TRIM, offset, count, NULL, flags, NULL, NULL);
+  return sync_command (h, NBD_CMD_TRIM, offset, count, NULL, flags, NULL, NULL);
 }
 
-NBD_API int
-nbd_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+int
+nbd_unlocked_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
 {
-  return sync_command (h, "nbd_cache", NBD_CMD_CACHE, offset, count, NULL, flags, NULL, NULL);
+  return sync_command (h, NBD_CMD_CACHE, offset, count, NULL, flags, NULL, NULL);
 }
 
-NBD_API int
-nbd_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+int
+nbd_unlocked_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
 {
-  return sync_command (h, "nbd_zero", NBD_CMD_WRITE_ZEROES, offset, count, NULL, flags,
-                       NULL, NULL);
+  return sync_command (h, NBD_CMD_WRITE_ZEROES, offset, count, NULL, flags, NULL, NULL);
 }
 
-NBD_API int
-nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
-                  nbd_extent_callback extent, uint32_t flags)
+int
+nbd_unlocked_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                           nbd_extent_callback *extent, uint32_t flags)
 {
-  return sync_command (h, "nbd_block_status", NBD_CMD_BLOCK_STATUS, offset, count, NULL,
-                       flags, NULL, &extent);
+  return sync_command (h, NBD_CMD_BLOCK_STATUS, offset, count, NULL, flags, NULL, extent);
 }
 
 /* ---- disconnecting ------------------------------------------------------ */
@@ -393,12 +359,10 @@ queue_disconnect (struct nbd_handle *h, uint32_t flags)
 {
   struct command *c;
 
-  if (flags & ~LIBNBD_SHUTDOWN_MASK) {
-    set_error (EINVAL, "flags: unknown shutdown flags 0x%x", flags & ~LIBNBD_SHUTDOWN_MASK);
+  if (h->disc_queued) {
+    set_error (EINVAL, "a disconnect was already requested");
     return -1;
   }
-  if (h->disc_queued)
-    return 0;
   if (flags & LIBNBD_SHUTDOWN_ABANDON_PENDING) {
     /* Drop requests not yet started on the wire. */
     struct command **pp = &h->sendq_head, *prev = NULL;
@@ -423,15 +387,10 @@ queue_disconnect (struct nbd_handle *h, uint32_t flags)
   return 0;
 }
 
-NBD_API int
-nbd_aio_disconnect (struct nbd_handle *h, uint32_t flags)
+int
+nbd_unlocked_aio_disconnect (struct nbd_handle *h, uint32_t flags)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_disconnect");
-  CHECK_STATE (h, PERMIT_CONNECTED, -1);
-  r = queue_disconnect (h, flags);
-  API_LEAVE (h);
-  return r;
+  return queue_disconnect (h, flags);
 }
 
 bool
@@ -447,30 +406,19 @@ shut_down_or_disc_idle (struct nbd_handle *h)
   return nbd_internal_is_shut_down (h) || nbd_internal_disc_idle (h);
 }
 
-NBD_API int
-nbd_shutdown (struct nbd_handle *h, uint32_t flags)
+/* In option mode this ends negotiation with NBD_OPT_ABORT (libnbd 1.16
+ * permits nbd_shutdown there); connected, it sends NBD_CMD_DISC. */
+int
+nbd_unlocked_shutdown (struct nbd_handle *h, uint32_t flags)
 {
   int r = 0;
 
-  API_ENTER (h, "nbd_shutdown");
-  if (flags & ~LIBNBD_SHUTDOWN_MASK) {
-    set_error (EINVAL, "flags: unknown shutdown flags 0x%x", flags & ~LIBNBD_SHUTDOWN_MASK);
-    API_LEAVE (h);
-    return -1;
-  }
   if (h->state == ST_NEGOTIATING) {
     nbd_internal_begin_user_option (h, NBD_OPT_ABORT);
     h->opt_user = false;
   }
-  else if (h->state == ST_TRANSMISSION) {
-    if (!h->disc_queued)
-      r = queue_disconnect (h, flags);
-  }
-  else {
-    nbd_internal_state_error (h, PERMIT_NEG_CONN);
-    API_LEAVE (h);
-    return -1;
-  }
+  else if (!h->disc_queued)
+    r = queue_disconnect (h, flags);
   if (r == 0 && nbd_internal_wait_until (h, shut_down_or_disc_idle) == -1)
     r = -1;
   if (r == 0 && nbd_internal_disc_idle (h) &&
@@ -480,6 +428,5 @@ nbd_shutdown (struct nbd_handle *h, uint32_t flags)
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
     r = -1;
   }
-  API_LEAVE (h);
   return r;
 }

@@ -190,29 +190,18 @@ nbd_internal_connect_unix (struct nbd_handle *h, const char *path)
   return nbd_internal_start_connect (h, AF_UNIX, (struct sockaddr *) &sun, sizeof sun);
 }
 
-NBD_API int
-nbd_aio_connect_unix (struct nbd_handle *h, const char *path)
+int
+nbd_unlocked_aio_connect_unix (struct nbd_handle *h, const char *path)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_connect_unix");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (!path) { set_error (EFAULT, "unixsocket cannot be NULL"); API_LEAVE (h); return -1; }
-  r = nbd_internal_connect_unix (h, path);
-  API_LEAVE (h);
-  return r;
+  return nbd_internal_connect_unix (h, path);
 }
 
-NBD_API int
-nbd_connect_unix (struct nbd_handle *h, const char *path)
+int
+nbd_unlocked_connect_unix (struct nbd_handle *h, const char *path)
 {
-  int r;
-  API_ENTER (h, "nbd_connect_unix");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (!path) { set_error (EFAULT, "unixsocket cannot be NULL"); API_LEAVE (h); return -1; }
-  r = nbd_internal_connect_unix (h, path);
-  if (r == 0) r = nbd_internal_wait_connected (h);
-  API_LEAVE (h);
-  return r;
+  if (nbd_internal_connect_unix (h, path) == -1)
+    return -1;
+  return nbd_internal_wait_connected (h);
 }
 
 int
@@ -232,27 +221,18 @@ nbd_internal_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
   return nbd_internal_start_connect (h, AF_VSOCK, (struct sockaddr *) &svm, sizeof svm);
 }
 
-NBD_API int
-nbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
+int
+nbd_unlocked_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_connect_vsock");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = nbd_internal_connect_vsock (h, cid, port);
-  API_LEAVE (h);
-  return r;
+  return nbd_internal_connect_vsock (h, cid, port);
 }
 
-NBD_API int
-nbd_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
+int
+nbd_unlocked_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
 {
-  int r;
-  API_ENTER (h, "nbd_connect_vsock");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = nbd_internal_connect_vsock (h, cid, port);
-  if (r == 0) r = nbd_internal_wait_connected (h);
-  API_LEAVE (h);
-  return r;
+  if (nbd_internal_connect_vsock (h, cid, port) == -1)
+    return -1;
+  return nbd_internal_wait_connected (h);
 }
 
 int
@@ -277,29 +257,18 @@ nbd_internal_connect_tcp (struct nbd_handle *h, const char *host, const char *po
   return nbd_internal_connect_tcp_addresses (h);
 }
 
-NBD_API int
-nbd_aio_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
+int
+nbd_unlocked_aio_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_connect_tcp");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (!host || !port) { set_error (EFAULT, "hostname and port cannot be NULL"); API_LEAVE (h); return -1; }
-  r = nbd_internal_connect_tcp (h, host, port);
-  API_LEAVE (h);
-  return r;
+  return nbd_internal_connect_tcp (h, host, port);
 }
 
-NBD_API int
-nbd_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
+int
+nbd_unlocked_connect_tcp (struct nbd_handle *h, const char *host, const char *port)
 {
-  int r;
-  API_ENTER (h, "nbd_connect_tcp");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (!host || !port) { set_error (EFAULT, "hostname and port cannot be NULL"); API_LEAVE (h); return -1; }
-  r = nbd_internal_connect_tcp (h, host, port);
-  if (r == 0) r = nbd_internal_wait_connected (h);
-  API_LEAVE (h);
-  return r;
+  if (nbd_internal_connect_tcp (h, host, port) == -1)
+    return -1;
+  return nbd_internal_wait_connected (h);
 }
 
 static int
@@ -312,27 +281,18 @@ connect_sockaddr (struct nbd_handle *h, const struct sockaddr *addr, socklen_t l
   return nbd_internal_start_connect (h, addr->sa_family, addr, len);
 }
 
-NBD_API int
-nbd_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
+int
+nbd_unlocked_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_connect");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = connect_sockaddr (h, addr, len);
-  API_LEAVE (h);
-  return r;
+  return connect_sockaddr (h, addr, len);
 }
 
-NBD_API int
-nbd_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
+int
+nbd_unlocked_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
 {
-  int r;
-  API_ENTER (h, "nbd_connect");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = connect_sockaddr (h, addr, len);
-  if (r == 0) r = nbd_internal_wait_connected (h);
-  API_LEAVE (h);
-  return r;
+  if (connect_sockaddr (h, addr, len) == -1)
+    return -1;
+  return nbd_internal_wait_connected (h);
 }
 
 static int
@@ -347,27 +307,18 @@ adopt_checked (struct nbd_handle *h, int sock)
   return nbd_internal_adopt_socket (h, sock);
 }
 
-NBD_API int
-nbd_aio_connect_socket (struct nbd_handle *h, int sock)
+int
+nbd_unlocked_aio_connect_socket (struct nbd_handle *h, int sock)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_connect_socket");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = adopt_checked (h, sock);
-  API_LEAVE (h);
-  return r;
+  return adopt_checked (h, sock);
 }
 
-NBD_API int
-nbd_connect_socket (struct nbd_handle *h, int sock)
+int
+nbd_unlocked_connect_socket (struct nbd_handle *h, int sock)
 {
-  int r;
-  API_ENTER (h, "nbd_connect_socket");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = adopt_checked (h, sock);
-  if (r == 0) r = nbd_internal_wait_connected (h);
-  API_LEAVE (h);
-  return r;
+  if (adopt_checked (h, sock) == -1)
+    return -1;
+  return nbd_internal_wait_connected (h);
 }
 
 /* ---- subprocesses ----------------------------------------------------------- */
@@ -474,27 +425,18 @@ aio_connect_command_locked (struct nbd_handle *h, char **argv)
   return 0;
 }
 
-NBD_API int
-nbd_aio_connect_command (struct nbd_handle *h, char **argv)
+int
+nbd_unlocked_aio_connect_command (struct nbd_handle *h, char **argv)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_connect_command");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = aio_connect_command_locked (h, argv);
-  API_LEAVE (h);
-  return r;
+  return aio_connect_command_locked (h, argv);
 }
 
-NBD_API int
-nbd_connect_command (struct nbd_handle *h, char **argv)
+int
+nbd_unlocked_connect_command (struct nbd_handle *h, char **argv)
 {
-  int r;
-  API_ENTER (h, "nbd_connect_command");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = aio_connect_command_locked (h, argv);
-  if (r == 0) r = nbd_internal_wait_connected (h);
-  API_LEAVE (h);
-  return r;
+  if (aio_connect_command_locked (h, argv) == -1)
+    return -1;
+  return nbd_internal_wait_connected (h);
 }
 
 static int
@@ -539,72 +481,77 @@ aio_connect_activation_locked (struct nbd_handle *h, char **argv)
   return nbd_internal_start_connect (h, AF_UNIX, (struct sockaddr *) &sun, sizeof sun);
 }
 
-NBD_API int
-nbd_aio_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
+int
+nbd_unlocked_aio_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_connect_systemd_socket_activation");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = aio_connect_activation_locked (h, argv);
-  API_LEAVE (h);
-  return r;
+  return aio_connect_activation_locked (h, argv);
 }
 
-NBD_API int
-nbd_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
+int
+nbd_unlocked_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
 {
-  int r;
-  API_ENTER (h, "nbd_connect_systemd_socket_activation");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  r = aio_connect_activation_locked (h, argv);
-  if (r == 0) r = nbd_internal_wait_connected (h);
-  API_LEAVE (h);
-  return r;
+  if (aio_connect_activation_locked (h, argv) == -1)
+    return -1;
+  return nbd_internal_wait_connected (h);
 }
 
-NBD_API int
-nbd_kill_subprocess (struct nbd_handle *h, int signum)
+int
+nbd_unlocked_kill_subprocess (struct nbd_handle *h, int signum)
 {
-  API_ENTER (h, "nbd_kill_subprocess");
   if (h->pid <= 0) {
     set_error (ESRCH, "no subprocess to kill");
-    API_LEAVE (h);
     return -1;
   }
   if (signum == 0) signum = SIGTERM;
   if (signum < 0 || signum >= NSIG) {
     set_error (EINVAL, "signum: invalid signal %d", signum);
-    API_LEAVE (h);
     return -1;
   }
   if (kill (h->pid, signum) == -1) {
     set_error (errno, "kill: %s", strerror (errno));
-    API_LEAVE (h);
     return -1;
   }
-  API_LEAVE (h);
   return 0;
 }
 
-/* Waits for the subprocess after its socket was closed: most servers exit
- * on EOF; one that lingers gets SIGTERM after a grace period. */
-void
-nbd_internal_reap_child (struct nbd_handle *h)
+/* Polls for the child's exit for up to ms milliseconds. */
+static bool
+child_exited (struct nbd_handle *h, int ms)
 {
   int status, i;
 
-  if (h->pid <= 0)
-    return;
-  for (i = 0; i < 200; i++) {
+  for (i = 0; i <= ms / 10; i++) {
     pid_t r = waitpid (h->pid, &status, WNOHANG);
-    if (r == h->pid || (r == -1 && errno != EINTR)) { h->pid = 0; return; }
-    if (r == 0) {
+    if (r == h->pid || (r == -1 && errno != EINTR))
+      return true;
+    if (r == 0 && i < ms / 10) {
       struct timespec ts = { 0, 10 * 1000 * 1000 };
       nanosleep (&ts, NULL);
     }
   }
+  return false;
+}
+
+/* Reaps the subprocess after its socket was closed.  A server started by
+ * nbd_connect_command exits on EOF, so it gets a grace period first; a
+ * socket-activated server keeps listening for more clients, so it gets
+ * SIGTERM at once (nbd_close must not wait for it).  One that ignores
+ * SIGTERM is killed, so nbd_close never waits without bound. */
+void
+nbd_internal_reap_child (struct nbd_handle *h)
+{
+  int status;
+
+  if (h->pid <= 0)
+    return;
+  if (h->sa_tmpdir == NULL && child_exited (h, 2000))
+    goto done;
   kill (h->pid, SIGTERM);
+  if (child_exited (h, 2000))
+    goto done;
+  kill (h->pid, SIGKILL);
   while (waitpid (h->pid, &status, 0) == -1 && errno == EINTR)
     ;
+ done:
   h->pid = 0;
 }

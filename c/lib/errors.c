@@ -76,3 +76,120 @@ nbd_internal_debug (struct nbd_handle *h, const char *fmt, ...)
              h->name ? h->name : "nbd", nbd_internal_get_call (), msg);
   errno = saved_errno;
 }
+
+/* ---- call tracing (LIBNBD_DEBUG=1 or nbd_set_debug) ------------------------
+ * The generated wrappers in api.c call these on entry and exit of every
+ * call while debugging is on. */
+static void
+trace (struct nbd_handle *h, const char *prefix, const char *fmt, va_list ap)
+{
+  char msg[ERRBUF_SIZE];
+  size_t n = (size_t) snprintf (msg, sizeof msg, "%s", prefix);
+
+  if (n < sizeof msg)
+    vsnprintf (msg + n, sizeof msg - n, fmt, ap);
+  nbd_internal_debug (h, "%s", msg);
+}
+
+void
+nbd_internal_debug_enter (struct nbd_handle *h, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  trace (h, "enter: ", fmt, ap);
+  va_end (ap);
+}
+
+void
+nbd_internal_debug_leave (struct nbd_handle *h, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  trace (h, "leave: ret=", fmt, ap);
+  va_end (ap);
+}
+
+void
+nbd_internal_debug_leave_int (struct nbd_handle *h, bool failed, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (failed) {
+    nbd_internal_debug (h, "leave: error=\"%s\" (errno %d)", last_error, last_errno);
+    return;
+  }
+  va_start (ap, fmt);
+  trace (h, "leave: ret=", fmt, ap);
+  va_end (ap);
+}
+
+void
+nbd_internal_debug_leave_str (struct nbd_handle *h, const char *ret)
+{
+  if (ret)
+    nbd_internal_debug (h, "leave: ret=%s", nbd_internal_printable_string (ret));
+  else
+    nbd_internal_debug (h, "leave: error=\"%s\" (errno %d)", last_error, last_errno);
+}
+
+/* A few per-thread buffers, used in turn, so that one trace line can show
+ * several strings (nbd_connect_tcp's hostname and port). */
+#define PRINTABLE_BUFS 4
+#define PRINTABLE_SIZE 512
+static __thread char printable[PRINTABLE_BUFS][PRINTABLE_SIZE];
+static __thread unsigned printable_next;
+
+static char *
+printable_buf (void)
+{
+  return printable[printable_next++ % PRINTABLE_BUFS];
+}
+
+/* Appends s quoted, with control characters escaped, truncated with "...". */
+static size_t
+quote (char *buf, size_t len, size_t n, const char *s)
+{
+  if (n + 1 < len)
+    buf[n++] = '"';
+  for (; *s && n + 6 < len; s++) {
+    unsigned char c = (unsigned char) *s;
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+      n += (size_t) snprintf (buf + n, len - n, "\\x%02x", c);
+    else
+      buf[n++] = (char) c;
+  }
+  if (*s && n + 4 < len) { memcpy (buf + n, "...", 3); n += 3; }
+  if (n + 1 < len)
+    buf[n++] = '"';
+  buf[n] = '\0';
+  return n;
+}
+
+const char *
+nbd_internal_printable_string (const char *s)
+{
+  char *buf = printable_buf ();
+
+  if (!s)
+    return "NULL";
+  quote (buf, PRINTABLE_SIZE, 0, s);
+  return buf;
+}
+
+const char *
+nbd_internal_printable_list (char **list)
+{
+  char *buf = printable_buf ();
+  size_t n = 0, i;
+
+  if (!list)
+    return "NULL";
+  buf[n++] = '[';
+  for (i = 0; list[i] && n + 8 < PRINTABLE_SIZE; i++) {
+    if (i > 0) { buf[n++] = ','; buf[n++] = ' '; }
+    n = quote (buf, PRINTABLE_SIZE - 2, n, list[i]);
+  }
+  buf[n++] = ']';
+  buf[n] = '\0';
+  return buf;
+}

@@ -114,7 +114,9 @@ nbd_close (struct nbd_handle *h)
   free (h);
 }
 
-/* ---- string settings ----------------------------------------------------- */
+/* ---- settings ----------------------------------------------------------
+ * The generated wrappers (api.c) have already checked the state and that
+ * no pointer argument is NULL. */
 static int
 replace_string (char **slot, const char *value)
 {
@@ -136,319 +138,206 @@ copy_string (const char *value)
   return copy;
 }
 
-NBD_API int
-nbd_set_handle_name (struct nbd_handle *h, const char *name)
+int
+nbd_unlocked_set_handle_name (struct nbd_handle *h, const char *name)
 {
-  int r;
-  API_ENTER (h, "nbd_set_handle_name");
-  if (!name) { set_error (EFAULT, "handle_name cannot be NULL"); API_LEAVE (h); return -1; }
-  r = replace_string (&h->name, name);
-  API_LEAVE (h);
-  return r;
+  return replace_string (&h->name, name);
 }
 
-NBD_API char *
-nbd_get_handle_name (struct nbd_handle *h)
+char *
+nbd_unlocked_get_handle_name (struct nbd_handle *h)
 {
-  char *r;
-  API_ENTER (h, "nbd_get_handle_name");
-  r = copy_string (h->name);
-  API_LEAVE (h);
-  return r;
+  return copy_string (h->name);
 }
 
-NBD_API uintptr_t
-nbd_set_private_data (struct nbd_handle *h, uintptr_t data)
+/* Private data is the caller's, read and written without the lock. */
+uintptr_t
+nbd_unlocked_set_private_data (struct nbd_handle *h, uintptr_t data)
 {
   uintptr_t old = h->private_data;
   h->private_data = data;
   return old;
 }
 
-NBD_API uintptr_t
-nbd_get_private_data (struct nbd_handle *h)
+uintptr_t
+nbd_unlocked_get_private_data (struct nbd_handle *h)
 {
   return h->private_data;
 }
 
-NBD_API int
-nbd_set_export_name (struct nbd_handle *h, const char *name)
+int
+nbd_unlocked_set_export_name (struct nbd_handle *h, const char *name)
 {
-  int r;
-  API_ENTER (h, "nbd_set_export_name");
-  CHECK_STATE (h, PERMIT_CREATED_NEGOTIATING, -1);
-  if (!name) { set_error (EFAULT, "export_name cannot be NULL"); API_LEAVE (h); return -1; }
   if (strlen (name) > NBD_MAX_STRING) {
     set_error (ENAMETOOLONG, "export name too long (maximum %d bytes)", NBD_MAX_STRING);
-    API_LEAVE (h);
     return -1;
   }
-  r = replace_string (&h->export_name, name);
-  API_LEAVE (h);
-  return r;
+  return replace_string (&h->export_name, name);
 }
 
-NBD_API char *
-nbd_get_export_name (struct nbd_handle *h)
+char *
+nbd_unlocked_get_export_name (struct nbd_handle *h)
 {
-  char *r;
-  API_ENTER (h, "nbd_get_export_name");
-  r = copy_string (h->export_name);
-  API_LEAVE (h);
-  return r;
+  return copy_string (h->export_name);
 }
 
 /* ---- debug ------------------------------------------------------------ */
-NBD_API int
-nbd_set_debug (struct nbd_handle *h, bool debug)
+int
+nbd_unlocked_set_debug (struct nbd_handle *h, bool debug)
 {
-  API_ENTER (h, "nbd_set_debug");
-  h->debug = debug;
-  API_LEAVE (h);
+  __atomic_store_n (&h->debug, debug, __ATOMIC_RELAXED);
   return 0;
 }
 
-NBD_API int
-nbd_get_debug (struct nbd_handle *h)
+int
+nbd_unlocked_get_debug (struct nbd_handle *h)
 {
-  int r;
-  API_ENTER (h, "nbd_get_debug");
-  r = h->debug;
-  API_LEAVE (h);
-  return r;
+  return h->debug;
 }
 
-NBD_API int
-nbd_set_debug_callback (struct nbd_handle *h, nbd_debug_callback cb)
+int
+nbd_unlocked_set_debug_callback (struct nbd_handle *h, nbd_debug_callback *cb)
 {
-  API_ENTER (h, "nbd_set_debug_callback");
   FREE_CALLBACK (h->debug_cb);
-  h->debug_cb = cb;
-  API_LEAVE (h);
+  TAKE_CALLBACK (h->debug_cb, cb);
   return 0;
 }
 
-NBD_API int
-nbd_clear_debug_callback (struct nbd_handle *h)
+int
+nbd_unlocked_clear_debug_callback (struct nbd_handle *h)
 {
-  API_ENTER (h, "nbd_clear_debug_callback");
   FREE_CALLBACK (h->debug_cb);
-  API_LEAVE (h);
   return 0;
 }
 
 /* ---- boolean and flag settings ------------------------------------------- */
-#define BOOL_SETTING(setter, getter, field, permit)                   \
-  NBD_API int setter (struct nbd_handle *h, bool v)                   \
-  {                                                                   \
-    API_ENTER (h, #setter);                                           \
-    CHECK_STATE (h, permit, -1);                                      \
-    h->field = v;                                                     \
-    API_LEAVE (h);                                                    \
-    return 0;                                                         \
-  }                                                                   \
-  NBD_API int getter (struct nbd_handle *h)                           \
-  {                                                                   \
-    int r;                                                            \
-    API_ENTER (h, #getter);                                           \
-    r = h->field;                                                     \
-    API_LEAVE (h);                                                    \
-    return r;                                                         \
-  }
+#define BOOL_SETTING(name, field)                                            \
+  int nbd_unlocked_set_##name (struct nbd_handle *h, bool v) { h->field = v; return 0; } \
+  int nbd_unlocked_get_##name (struct nbd_handle *h) { return h->field; }
 
-BOOL_SETTING (nbd_set_request_structured_replies, nbd_get_request_structured_replies,
-              request_sr, PERMIT_CREATED)
-BOOL_SETTING (nbd_set_request_block_size, nbd_get_request_block_size,
-              request_block_size, PERMIT_CREATED_NEGOTIATING)
-BOOL_SETTING (nbd_set_full_info, nbd_get_full_info, full_info, PERMIT_CREATED_NEGOTIATING)
-/* (libnbd 1.16) */
-BOOL_SETTING (nbd_set_request_meta_context, nbd_get_request_meta_context,
-              request_meta, PERMIT_CREATED_NEGOTIATING)
-BOOL_SETTING (nbd_set_pread_initialize, nbd_get_pread_initialize, pread_initialize, PERMIT_ANY)
-BOOL_SETTING (nbd_set_opt_mode, nbd_get_opt_mode, opt_mode, PERMIT_CREATED)
-BOOL_SETTING (nbd_set_tls_verify_peer, nbd_get_tls_verify_peer, tls_verify_peer, PERMIT_CREATED)
+BOOL_SETTING (request_structured_replies, request_sr)
+BOOL_SETTING (request_block_size, request_block_size)
+BOOL_SETTING (full_info, full_info)
+BOOL_SETTING (request_meta_context, request_meta)   /* libnbd 1.16 */
+BOOL_SETTING (pread_initialize, pread_initialize)
+BOOL_SETTING (opt_mode, opt_mode)
+BOOL_SETTING (tls_verify_peer, tls_verify_peer)
 
-NBD_API int
-nbd_set_uri_allow_local_file (struct nbd_handle *h, bool allow)
+int
+nbd_unlocked_set_uri_allow_local_file (struct nbd_handle *h, bool allow)
 {
-  API_ENTER (h, "nbd_set_uri_allow_local_file");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
   h->uri_allow_local_file = allow;
-  API_LEAVE (h);
   return 0;
 }
 
-NBD_API int
-nbd_set_handshake_flags (struct nbd_handle *h, uint32_t flags)
+int
+nbd_unlocked_set_handshake_flags (struct nbd_handle *h, uint32_t flags)
 {
-  API_ENTER (h, "nbd_set_handshake_flags");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (flags & ~LIBNBD_HANDSHAKE_FLAG_MASK) {
-    set_error (EINVAL, "flags: unknown handshake flags 0x%x", flags & ~LIBNBD_HANDSHAKE_FLAG_MASK);
-    API_LEAVE (h);
-    return -1;
-  }
   h->handshake_flags = flags;
-  API_LEAVE (h);
   return 0;
 }
 
-NBD_API uint32_t
-nbd_get_handshake_flags (struct nbd_handle *h)
+uint32_t
+nbd_unlocked_get_handshake_flags (struct nbd_handle *h)
 {
-  uint32_t r;
-  API_ENTER (h, "nbd_get_handshake_flags");
-  r = h->handshake_flags;
-  API_LEAVE (h);
-  return r;
+  return h->handshake_flags;
 }
 
-NBD_API int
-nbd_set_strict_mode (struct nbd_handle *h, uint32_t flags)
+int
+nbd_unlocked_set_strict_mode (struct nbd_handle *h, uint32_t flags)
 {
-  API_ENTER (h, "nbd_set_strict_mode");
-  if (flags & ~LIBNBD_STRICT_MASK) {
-    set_error (EINVAL, "flags: unknown strict flags 0x%x", flags & ~LIBNBD_STRICT_MASK);
-    API_LEAVE (h);
-    return -1;
-  }
   h->strict = flags;
-  API_LEAVE (h);
   return 0;
 }
 
-NBD_API uint32_t
-nbd_get_strict_mode (struct nbd_handle *h)
+uint32_t
+nbd_unlocked_get_strict_mode (struct nbd_handle *h)
 {
-  uint32_t r;
-  API_ENTER (h, "nbd_get_strict_mode");
-  r = h->strict;
-  API_LEAVE (h);
-  return r;
+  return h->strict;
 }
 
 /* ---- TLS settings (TLS itself is not implemented yet) ---------------------- */
-NBD_API int
-nbd_set_tls (struct nbd_handle *h, int tls)
+int
+nbd_unlocked_set_tls (struct nbd_handle *h, int tls)
 {
-  API_ENTER (h, "nbd_set_tls");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (tls < LIBNBD_TLS_DISABLE || tls > LIBNBD_TLS_REQUIRE) {
-    set_error (EINVAL, "tls: invalid value %d", tls);
-    API_LEAVE (h);
-    return -1;
-  }
   h->tls = tls;
-  API_LEAVE (h);
   return 0;
 }
 
-NBD_API int
-nbd_get_tls (struct nbd_handle *h)
+int
+nbd_unlocked_get_tls (struct nbd_handle *h)
 {
-  int r;
-  API_ENTER (h, "nbd_get_tls");
-  r = h->tls;
-  API_LEAVE (h);
-  return r;
+  return h->tls;
 }
 
-NBD_API int
-nbd_get_tls_negotiated (struct nbd_handle *h)
+int
+nbd_unlocked_get_tls_negotiated (struct nbd_handle *h)
 {
-  API_ENTER (h, "nbd_get_tls_negotiated");
-  CHECK_STATE (h, PERMIT_NEG_CONN_CLOSED, -1);
-  API_LEAVE (h);
   return 0;
 }
 
-#define STRING_SETTING(setter, field, what)                           \
-  NBD_API int setter (struct nbd_handle *h, const char *v)            \
-  {                                                                   \
-    int r;                                                            \
-    API_ENTER (h, #setter);                                           \
-    CHECK_STATE (h, PERMIT_CREATED, -1);                              \
-    if (!v) { set_error (EFAULT, what " cannot be NULL"); API_LEAVE (h); return -1; } \
-    r = replace_string (&h->field, v);                                \
-    API_LEAVE (h);                                                    \
-    return r;                                                         \
-  }
-
-STRING_SETTING (nbd_set_tls_certificates, tls_certificates, "dir")
-STRING_SETTING (nbd_set_tls_username, tls_username, "username")
-STRING_SETTING (nbd_set_tls_psk_file, tls_psk_file, "filename")
-
-NBD_API char *
-nbd_get_tls_username (struct nbd_handle *h)
+int
+nbd_unlocked_set_tls_certificates (struct nbd_handle *h, const char *dir)
 {
-  char *r = NULL;
-  API_ENTER (h, "nbd_get_tls_username");
-  if (h->tls_username)
-    r = copy_string (h->tls_username);
-  else {
-    const char *user = getenv ("USER");
-    r = copy_string (user ? user : "");
-  }
-  API_LEAVE (h);
-  return r;
+  return replace_string (&h->tls_certificates, dir);
 }
 
-NBD_API int
-nbd_supports_tls (struct nbd_handle *h)
+int
+nbd_unlocked_set_tls_username (struct nbd_handle *h, const char *username)
 {
-  (void) h;
+  return replace_string (&h->tls_username, username);
+}
+
+int
+nbd_unlocked_set_tls_psk_file (struct nbd_handle *h, const char *filename)
+{
+  return replace_string (&h->tls_psk_file, filename);
+}
+
+/* Until set, the user name is the one the process runs as ($USER). */
+char *
+nbd_unlocked_get_tls_username (struct nbd_handle *h)
+{
+  const char *user = getenv ("USER");
+  return copy_string (h->tls_username ? h->tls_username : user);
+}
+
+int
+nbd_unlocked_supports_tls (struct nbd_handle *h)
+{
   return 0;
 }
 
-NBD_API int
-nbd_supports_uri (struct nbd_handle *h)
+int
+nbd_unlocked_supports_uri (struct nbd_handle *h)
 {
-  (void) h;
   return 1;
 }
 
 /* ---- URI policy ------------------------------------------------------------ */
-NBD_API int
-nbd_set_uri_allow_transports (struct nbd_handle *h, uint32_t mask)
+int
+nbd_unlocked_set_uri_allow_transports (struct nbd_handle *h, uint32_t mask)
 {
-  API_ENTER (h, "nbd_set_uri_allow_transports");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (mask & ~LIBNBD_ALLOW_TRANSPORT_MASK) {
-    set_error (EINVAL, "mask: unknown transports 0x%x", mask & ~LIBNBD_ALLOW_TRANSPORT_MASK);
-    API_LEAVE (h);
-    return -1;
-  }
   h->uri_allow_transports = mask;
-  API_LEAVE (h);
   return 0;
 }
 
-NBD_API int
-nbd_set_uri_allow_tls (struct nbd_handle *h, int tls)
+int
+nbd_unlocked_set_uri_allow_tls (struct nbd_handle *h, int tls)
 {
-  API_ENTER (h, "nbd_set_uri_allow_tls");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (tls < LIBNBD_TLS_DISABLE || tls > LIBNBD_TLS_REQUIRE) {
-    set_error (EINVAL, "tls: invalid value %d", tls);
-    API_LEAVE (h);
-    return -1;
-  }
   h->uri_allow_tls = tls;
-  API_LEAVE (h);
   return 0;
 }
 
 /* ---- version ---------------------------------------------------------- */
-NBD_API const char *
-nbd_get_package_name (struct nbd_handle *h)
+const char *
+nbd_unlocked_get_package_name (struct nbd_handle *h)
 {
-  (void) h;
   return "libnbd";
 }
 
-NBD_API const char *
-nbd_get_version (struct nbd_handle *h)
+const char *
+nbd_unlocked_get_version (struct nbd_handle *h)
 {
-  (void) h;
   return "1.14.2";
 }

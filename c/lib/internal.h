@@ -16,6 +16,7 @@
 #include "libnbd.h"
 #include "wire.h"
 #include "uri.h"
+#include "unlocked.h"
 
 #define NBD_API __attribute__((visibility ("default")))
 #define NBD_PRINTF(a, b) __attribute__((format (printf, a, b)))
@@ -62,19 +63,6 @@ enum nbd_state {
   ST_TRANSMISSION,      /* connected: commands may be issued */
   ST_CLOSED,            /* orderly shutdown finished */
   ST_DEAD,              /* fatal error; see h->dead_errno */
-};
-
-/* Groups of states a call may be made in. */
-enum nbd_permit {
-  PERMIT_ANY,
-  PERMIT_CREATED,
-  PERMIT_CREATED_NEGOTIATING,
-  PERMIT_NEGOTIATING,
-  PERMIT_CONNECTED,
-  PERMIT_NEG_CONN_CLOSED,
-  PERMIT_NEG_CONN,
-  PERMIT_CONN_CLOSED_DEAD,
-  PERMIT_AFTER_CREATED,     /* connecting, negotiating, connected, closed, dead */
 };
 
 /* ---- commands ---------------------------------------------------------- */
@@ -242,12 +230,24 @@ extern void nbd_internal_set_error (int errnum, const char *fmt, ...) NBD_PRINTF
 extern void nbd_internal_set_error_raw (int errnum, const char *msg);
 extern void nbd_internal_debug (struct nbd_handle *h, const char *fmt, ...) NBD_PRINTF (2, 3);
 #define set_error nbd_internal_set_error
-#define debug(h, ...) do { if ((h)->debug) nbd_internal_debug ((h), __VA_ARGS__); } while (0)
+#define debug(h, ...) do { if (nbd_internal_debugging (h)) nbd_internal_debug ((h), __VA_ARGS__); } while (0)
+/* Call tracing by the generated wrappers (api.c). */
+extern void nbd_internal_debug_enter (struct nbd_handle *h, const char *fmt, ...) NBD_PRINTF (2, 3);
+extern void nbd_internal_debug_leave (struct nbd_handle *h, const char *fmt, ...) NBD_PRINTF (2, 3);
+extern void nbd_internal_debug_leave_int (struct nbd_handle *h, bool failed, const char *fmt, ...) NBD_PRINTF (3, 4);
+extern void nbd_internal_debug_leave_str (struct nbd_handle *h, const char *ret);
+/* Quoted and escaped for a trace line; valid until a few more calls on
+ * this thread. */
+extern const char *nbd_internal_printable_string (const char *s);
+extern const char *nbd_internal_printable_list (char **list);
 
 /* ---- states.c ----------------------------------------------------------- */
 extern const char *nbd_internal_state_name (enum nbd_state st);
-extern bool nbd_internal_permits (struct nbd_handle *h, enum nbd_permit p);
-extern int nbd_internal_state_error (struct nbd_handle *h, enum nbd_permit p);
+/* The public state (one NBD_STATE_* bit of unlocked.h). */
+extern unsigned nbd_internal_public_state (const struct nbd_handle *h);
+/* False, with libnbd's error (ENOTCONN before connecting, else EINVAL),
+ * unless the public state is in mask; must_be words the mask. */
+extern bool nbd_internal_check_state (struct nbd_handle *h, unsigned mask, const char *must_be);
 extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...) NBD_PRINTF (3, 4);
 extern void nbd_internal_set_closed (struct nbd_handle *h);
 extern void nbd_internal_close_socket (struct nbd_handle *h);
@@ -255,15 +255,6 @@ extern bool nbd_internal_is_handshaking (const struct nbd_handle *h);
 extern unsigned nbd_internal_direction (struct nbd_handle *h);
 #define set_dead nbd_internal_set_dead
 
-/* Every public call starts with one of these.  CHECK_STATE leaves the call
- * with the lock released when the state is not permitted. */
-#define API_ENTER(h, call) \
-  do { nbd_internal_set_call (call); pthread_mutex_lock (&(h)->lock); } while (0)
-#define API_LEAVE(h) pthread_mutex_unlock (&(h)->lock)
-#define CHECK_STATE(h, permit, failret) \
-  do { if (!nbd_internal_permits ((h), (permit))) { \
-         nbd_internal_state_error ((h), (permit)); API_LEAVE (h); return (failret); } \
-  } while (0)
 
 /* ---- connect.c ---------------------------------------------------------- */
 /* fd becomes owned by h on success; on failure the caller keeps it. */
@@ -353,6 +344,19 @@ nbd_internal_between_replies (const struct nbd_handle *h)
 {
   return h->rphase == RP_HEADER && h->rhdr_len == 0;
 }
+
+/* Read racily by calls that take no lock (as libnbd does); written under
+ * the lock. */
+static inline bool
+nbd_internal_debugging (struct nbd_handle *h)
+{
+  return __atomic_load_n (&h->debug, __ATOMIC_RELAXED);
+}
+
+/* An nbd_unlocked_* call keeps a closure the wrapper passed by pointer:
+ * the wrapper then no longer frees it. */
+#define TAKE_CALLBACK(dst, src) \
+  do { (dst) = *(src); (src)->callback = NULL; (src)->free = NULL; } while (0)
 
 #define FREE_CALLBACK(cb) \
   do { if ((cb).free) { void (*f_) (void *) = (cb).free; (cb).free = NULL; f_ ((cb).user_data); } \

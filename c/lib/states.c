@@ -39,18 +39,16 @@ nbd_internal_is_handshaking (const struct nbd_handle *h)
   }
 }
 
-/* The public state predicates, written over our internal states. */
+/* The public state predicates, written over our internal states.  As in
+ * libnbd, a handle is connecting (not negotiating) while any option is in
+ * flight, including one an nbd_aio_opt_* call started: "poll until it is
+ * no longer connecting" then finds it negotiating or ready. */
 static bool is_created (const struct nbd_handle *h) { return h->state == ST_CREATED; }
 static bool is_connecting (const struct nbd_handle *h)
 {
-  /* A user option in flight counts as negotiating, not connecting. */
-  if (h->state == ST_HS_OPT_REPLY && h->opt_user) return false;
   return h->state == ST_CONNECTING || nbd_internal_is_handshaking (h);
 }
-static bool is_negotiating (const struct nbd_handle *h)
-{
-  return h->state == ST_NEGOTIATING || (h->state == ST_HS_OPT_REPLY && h->opt_user);
-}
+static bool is_negotiating (const struct nbd_handle *h) { return h->state == ST_NEGOTIATING; }
 static bool is_processing (const struct nbd_handle *h)
 {
   return h->state == ST_TRANSMISSION &&
@@ -60,51 +58,28 @@ static bool is_ready (const struct nbd_handle *h)
 {
   return h->state == ST_TRANSMISSION && !is_processing (h);
 }
-static bool is_connected (const struct nbd_handle *h)
+
+unsigned
+nbd_internal_public_state (const struct nbd_handle *h)
 {
-  return h->state == ST_TRANSMISSION;
+  if (is_created (h)) return NBD_STATE_CREATED;
+  if (is_connecting (h)) return NBD_STATE_CONNECTING;
+  if (is_negotiating (h)) return NBD_STATE_NEGOTIATING;
+  if (h->state == ST_TRANSMISSION) return NBD_STATE_CONNECTED;
+  if (h->state == ST_CLOSED) return NBD_STATE_CLOSED;
+  return NBD_STATE_DEAD;
 }
 
 bool
-nbd_internal_permits (struct nbd_handle *h, enum nbd_permit p)
+nbd_internal_check_state (struct nbd_handle *h, unsigned mask, const char *must_be)
 {
-  switch (p) {
-  case PERMIT_ANY: return true;
-  case PERMIT_CREATED: return is_created (h);
-  case PERMIT_CREATED_NEGOTIATING: return is_created (h) || h->state == ST_NEGOTIATING;
-  case PERMIT_NEGOTIATING: return h->state == ST_NEGOTIATING;
-  case PERMIT_CONNECTED: return is_connected (h) && !h->disc_queued;
-  case PERMIT_NEG_CONN_CLOSED:
-    return h->state == ST_NEGOTIATING || is_connected (h) || h->state == ST_CLOSED;
-  case PERMIT_NEG_CONN: return h->state == ST_NEGOTIATING || is_connected (h);
-  case PERMIT_CONN_CLOSED_DEAD:
-    return is_connected (h) || h->state == ST_CLOSED || h->state == ST_DEAD;
-  case PERMIT_AFTER_CREATED: return !is_created (h);
-  }
-  return false;
-}
-
-int
-nbd_internal_state_error (struct nbd_handle *h, enum nbd_permit p)
-{
-  const char *want;
-
-  switch (p) {
-  case PERMIT_CREATED: want = "the handle must be newly created"; break;
-  case PERMIT_CREATED_NEGOTIATING: want = "the handle must be newly created or negotiating"; break;
-  case PERMIT_NEGOTIATING: want = "the handle must be negotiating"; break;
-  case PERMIT_CONNECTED: want = "the handle must be connected with the server"; break;
-  case PERMIT_NEG_CONN_CLOSED: want = "the handle must be negotiating, connected or shut down"; break;
-  case PERMIT_NEG_CONN: want = "the handle must be negotiating or connected"; break;
-  case PERMIT_CONN_CLOSED_DEAD: want = "the handle must be connected, shut down or dead"; break;
-  case PERMIT_AFTER_CREATED: want = "the handle must have started connecting"; break;
-  default: want = "the call is not permitted now"; break;
-  }
+  if (nbd_internal_public_state (h) & mask)
+    return true;
   /* As libnbd: a handle that never connected says ENOTCONN; any other
    * wrong state (including shut down or dead) is EINVAL. */
-  set_error (is_created (h) ? ENOTCONN : EINVAL, "invalid state: %s: %s",
-             nbd_internal_state_name (h->state), want);
-  return -1;
+  set_error (is_created (h) ? ENOTCONN : EINVAL, "invalid state: %s: the handle must be %s",
+             nbd_internal_state_name (h->state), must_be);
+  return false;
 }
 
 /* Fatal error: every queued and in-flight command fails, the handle is dead
@@ -192,37 +167,31 @@ nbd_internal_direction (struct nbd_handle *h)
 }
 
 /* ---- public state queries (lock-free reads, as in libnbd) ------------------ */
-NBD_API int nbd_aio_is_created (struct nbd_handle *h) { return is_created (h); }
-NBD_API int nbd_aio_is_connecting (struct nbd_handle *h) { return is_connecting (h); }
-NBD_API int nbd_aio_is_negotiating (struct nbd_handle *h) { return is_negotiating (h); }
-NBD_API int nbd_aio_is_ready (struct nbd_handle *h) { return is_ready (h); }
-NBD_API int nbd_aio_is_processing (struct nbd_handle *h) { return is_processing (h); }
-NBD_API int nbd_aio_is_dead (struct nbd_handle *h) { return h->state == ST_DEAD; }
-NBD_API int nbd_aio_is_closed (struct nbd_handle *h) { return h->state == ST_CLOSED; }
+int nbd_unlocked_aio_is_created (struct nbd_handle *h) { return is_created (h); }
+int nbd_unlocked_aio_is_connecting (struct nbd_handle *h) { return is_connecting (h); }
+int nbd_unlocked_aio_is_negotiating (struct nbd_handle *h) { return is_negotiating (h); }
+int nbd_unlocked_aio_is_ready (struct nbd_handle *h) { return is_ready (h); }
+int nbd_unlocked_aio_is_processing (struct nbd_handle *h) { return is_processing (h); }
+int nbd_unlocked_aio_is_dead (struct nbd_handle *h) { return h->state == ST_DEAD; }
+int nbd_unlocked_aio_is_closed (struct nbd_handle *h) { return h->state == ST_CLOSED; }
 
-NBD_API const char *
-nbd_connection_state (struct nbd_handle *h)
+const char *
+nbd_unlocked_connection_state (struct nbd_handle *h)
 {
-  const char *s;
-
-  API_ENTER (h, "nbd_connection_state");
   switch (h->state) {
-  case ST_CREATED: s = "START: handle has not started connecting"; break;
-  case ST_CONNECTING: s = "CONNECT.CONNECTING: waiting for the socket to connect"; break;
-  case ST_HS_MAGIC: s = "MAGIC.RECV_MAGIC: waiting for the server greeting"; break;
-  case ST_HS_OLDSTYLE: s = "OLDSTYLE.RECV_REMAINING: receiving the oldstyle greeting"; break;
-  case ST_HS_GFLAGS: s = "NEWSTYLE.RECV_GFLAGS: receiving the newstyle handshake flags"; break;
-  case ST_HS_OPT_REPLY: s = "NEWSTYLE.OPT.RECV_REPLY: negotiating an option"; break;
-  case ST_HS_EXPORT_NAME: s = "NEWSTYLE.OPT_EXPORT_NAME.RECV_REPLY: waiting for the export"; break;
-  case ST_NEGOTIATING: s = "NEGOTIATING: waiting for an option command"; break;
+  case ST_CREATED: return "START: handle has not started connecting";
+  case ST_CONNECTING: return "CONNECT.CONNECTING: waiting for the socket to connect";
+  case ST_HS_MAGIC: return "MAGIC.RECV_MAGIC: waiting for the server greeting";
+  case ST_HS_OLDSTYLE: return "OLDSTYLE.RECV_REMAINING: receiving the oldstyle greeting";
+  case ST_HS_GFLAGS: return "NEWSTYLE.RECV_GFLAGS: receiving the newstyle handshake flags";
+  case ST_HS_OPT_REPLY: return "NEWSTYLE.OPT.RECV_REPLY: negotiating an option";
+  case ST_HS_EXPORT_NAME: return "NEWSTYLE.OPT_EXPORT_NAME.RECV_REPLY: waiting for the export";
+  case ST_NEGOTIATING: return "NEGOTIATING: waiting for an option command";
   case ST_TRANSMISSION:
-    s = is_processing (h) ? "PROCESSING: transferring a request or reply"
-                          : "READY: connected and ready for commands";
-    break;
-  case ST_CLOSED: s = "CLOSED: connection was shut down"; break;
-  case ST_DEAD: s = "DEAD: connection failed"; break;
-  default: s = "UNKNOWN"; break;
+    return is_processing (h) ? "PROCESSING: transferring a request or reply"
+                             : "READY: connected and ready for commands";
+  case ST_CLOSED: return "CLOSED: connection was shut down";
+  case ST_DEAD: return "DEAD: connection failed";
   }
-  API_LEAVE (h);
-  return s;
+  return "UNKNOWN";
 }

@@ -97,43 +97,30 @@ aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
   return r;
 }
 
-NBD_API int
-nbd_aio_connect_uri (struct nbd_handle *h, const char *uri)
+int
+nbd_unlocked_aio_connect_uri (struct nbd_handle *h, const char *uri)
 {
-  int r;
-  API_ENTER (h, "nbd_aio_connect_uri");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (!uri) { set_error (EFAULT, "uri cannot be NULL"); API_LEAVE (h); return -1; }
-  r = aio_connect_uri_locked (h, uri);
-  API_LEAVE (h);
-  return r;
+  return aio_connect_uri_locked (h, uri);
 }
 
-NBD_API int
-nbd_connect_uri (struct nbd_handle *h, const char *uri)
+int
+nbd_unlocked_connect_uri (struct nbd_handle *h, const char *uri)
 {
-  int r;
-  API_ENTER (h, "nbd_connect_uri");
-  CHECK_STATE (h, PERMIT_CREATED, -1);
-  if (!uri) { set_error (EFAULT, "uri cannot be NULL"); API_LEAVE (h); return -1; }
-  r = aio_connect_uri_locked (h, uri);
-  if (r == 0) r = nbd_internal_wait_connected (h);
-  API_LEAVE (h);
-  return r;
+  if (aio_connect_uri_locked (h, uri) == -1)
+    return -1;
+  return nbd_internal_wait_connected (h);
 }
 
-NBD_API char *
-nbd_get_uri (struct nbd_handle *h)
+char *
+nbd_unlocked_get_uri (struct nbd_handle *h)
 {
-  char *r = NULL;
+  char *r;
   struct nbd_uri u;
 
-  API_ENTER (h, "nbd_get_uri");
-  CHECK_STATE (h, PERMIT_AFTER_CREATED, NULL);
   if (!h->uri_parts) {
-    set_error (ENOTSUP, "cannot construct a URI for this connection (it was not made "
+    /* libnbd's errno for a connection that has no URI form. */
+    set_error (EINVAL, "cannot construct a URI for this connection (it was not made "
                "over TCP, a Unix socket or vsock)");
-    API_LEAVE (h);
     return NULL;
   }
   u = *h->uri_parts;
@@ -145,6 +132,5 @@ nbd_get_uri (struct nbd_handle *h)
   u.tls_verify_peer = h->tls_verify_peer ? -1 : 0;
   r = nbd_internal_build_uri (&u);
   if (!r) set_error (errno ? errno : ENOMEM, "cannot construct a URI");
-  API_LEAVE (h);
   return r;
 }
