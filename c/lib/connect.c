@@ -271,13 +271,52 @@ nbd_unlocked_connect_tcp (struct nbd_handle *h, const char *host, const char *po
   return nbd_internal_wait_connected (h);
 }
 
+/* Remembers a socket address in URI form, for nbd_get_uri. */
+static void
+remember_sockaddr (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
+{
+  char host[NI_MAXHOST], port[NI_MAXSERV];
+
+  switch (addr->sa_family) {
+  case AF_INET: case AF_INET6:
+    if (getnameinfo (addr, len, host, sizeof host, port, sizeof port,
+                     NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+      nbd_internal_remember_endpoint (h, NBD_URI_TCP, host, port, 0, NULL);
+    break;
+  case AF_UNIX: {
+    const struct sockaddr_un *sun = (const struct sockaddr_un *) addr;
+    size_t max = len - offsetof (struct sockaddr_un, sun_path), n;
+    char path[sizeof sun->sun_path + 1];
+
+    if (max > sizeof sun->sun_path)
+      max = sizeof sun->sun_path;
+    n = strnlen (sun->sun_path, max);
+    /* An abstract socket (leading NUL) has no path to name. */
+    if (n > 0) {
+      memcpy (path, sun->sun_path, n);
+      path[n] = '\0';
+      nbd_internal_remember_endpoint (h, NBD_URI_UNIX, NULL, NULL, 0, path);
+    }
+    break;
+  }
+  case AF_VSOCK:
+    if (len >= sizeof (struct sockaddr_vm)) {
+      const struct sockaddr_vm *svm = (const struct sockaddr_vm *) addr;
+      snprintf (port, sizeof port, "%u", svm->svm_port);
+      nbd_internal_remember_endpoint (h, NBD_URI_VSOCK, NULL, port, svm->svm_cid, NULL);
+    }
+    break;
+  }
+}
+
 static int
 connect_sockaddr (struct nbd_handle *h, const struct sockaddr *addr, socklen_t len)
 {
-  if (!addr || len < sizeof (sa_family_t) || len > sizeof (struct sockaddr_storage)) {
+  if (len < sizeof (sa_family_t) || len > sizeof (struct sockaddr_storage)) {
     set_error (EINVAL, "addr: invalid socket address");
     return -1;
   }
+  remember_sockaddr (h, addr, len);
   return nbd_internal_start_connect (h, addr->sa_family, addr, len);
 }
 
@@ -478,6 +517,7 @@ aio_connect_activation_locked (struct nbd_handle *h, char **argv)
     return -1;
   }
   close (lfd);
+  nbd_internal_remember_endpoint (h, NBD_URI_UNIX, NULL, NULL, 0, h->sa_sockpath);
   return nbd_internal_start_connect (h, AF_UNIX, (struct sockaddr *) &sun, sizeof sun);
 }
 
