@@ -105,6 +105,16 @@ type Errno struct {
 	When  string
 }
 
+// StateChange says that libnbd releases up to and including Until
+// permitted a call in States instead of the table's States.  Until is
+// the last release known to behave so (the test runs against it), not
+// necessarily the last release before the change.
+type StateChange struct {
+	Until  string // "1.14"
+	States State
+	Why    string // the evidence (e.g. that release's manual page)
+}
+
 // Call is one public call.
 type Call struct {
 	Name    string // without the nbd_ prefix
@@ -112,6 +122,11 @@ type Call struct {
 	Args    []Arg
 	Ret     Ret
 	States  State // permitted states; Any means no state check
+	// Was records permitted states of older libnbd releases where they
+	// differ from States (the table follows libnbd 1.22).  Only the
+	// call × state test reads it, and only against the system libnbd:
+	// our library always follows States.
+	Was []StateChange
 	// NoLock: the call does not take the handle lock (it only reads
 	// fields that are safe to read racily, as in libnbd).
 	NoLock bool

@@ -437,6 +437,8 @@ var Calls = []Call{
 		},
 		Go: Go{Method: "Write", Manual: true, File: "io.go"}},
 	{Name: "shutdown", Version: "1.0", Ret: RErr, States: Negotiating | Connected,
+		Was: []StateChange{{Until: "1.14", States: Connected,
+			Why: "libnbd 1.14 refuses nbd_shutdown while negotiating (its manual: the handle must be connected with the server); later releases permit it"}},
 		Impl: "commands.c",
 		Args: []Arg{
 			{Name: "flags", Kind: Flags, Type: "SHUTDOWN", Optional: true},

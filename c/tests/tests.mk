@@ -76,3 +76,12 @@ ctests-clean:
 	rm -rf $(BUILD)/tests $(BUILD)/tests-system $(CTESTS_PRELOAD)
 
 CHECK_TARGETS += check-ctests
+
+# The generated call × state test (test_states.c, from api/gen/statetest.go)
+# against the system libnbd as well: it checks the table's permitted states
+# against both libraries (against ours it runs within check-ctests).
+.PHONY: check-states-system
+check-states-system: $(BUILD)/tests-system/test_states
+	$(call ctests_run,$<,system libnbd)
+
+CHECK_TARGETS += check-states-system
