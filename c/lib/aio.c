@@ -173,7 +173,7 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
     return -1;
   dir = nbd_internal_direction (h);
   if (dir == 0 || h->fd < 0) {
-    set_error (EINVAL, "invalid state: %s: nothing to wait for",
+    set_error (EINVAL, "nothing to wait for in state %s",
                nbd_internal_state_name (h->state));
     return -1;
   }
@@ -364,7 +364,7 @@ int
 nbd_unlocked_aio_get_fd (struct nbd_handle *h)
 {
   if (h->fd < 0) {
-    set_error (EINVAL, "invalid state: %s: the handle has no socket",
+    set_error (EINVAL, "the handle has no socket in state %s",
                nbd_internal_state_name (h->state));
     return -1;
   }
@@ -393,7 +393,7 @@ notify (struct nbd_handle *h, bool readable)
   int r = 0;
 
   if (h->fd < 0 || nbd_internal_direction (h) == 0) {
-    set_error (EINVAL, "invalid state: %s: the handle is not waiting for I/O",
+    set_error (EINVAL, "the handle is not waiting for I/O in state %s",
                nbd_internal_state_name (h->state));
     return -1;
   }
@@ -458,7 +458,7 @@ nbd_unlocked_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
   err = c->error;
   nbd_internal_cmd_free (h, c);
   if (err) {
-    if (h->state == ST_DEAD && h->dead_msg && err == h->dead_errno)
+    if (h->state == ST_DEAD && h->dead_msg && (err == h->dead_errno || err == ENOTCONN))
       set_error (err, "%s", h->dead_msg);
     else
       set_error (err, "command failed: %s", strerror (err));

@@ -212,7 +212,7 @@ finish_sync (struct nbd_handle *h, struct command *c)
   if (c->done)
     nbd_internal_cmd_free (h, c);   /* runs the callbacks' .free too */
   if (err) {
-    if ((h->state == ST_DEAD && err == h->dead_errno && h->dead_msg))
+    if (h->state == ST_DEAD && h->dead_msg && (err == h->dead_errno || err == ENOTCONN))
       set_error (err, "%s", h->dead_msg);
     else if (err == ENOTCONN && h->state == ST_CLOSED)
       set_error (err, "the connection was closed before the command completed");

@@ -104,7 +104,10 @@ nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...)
   h->dead_errno = errnum;
   h->state = ST_DEAD;
   nbd_internal_set_error_raw (errnum, msg);
-  nbd_internal_fail_all_commands (h, errnum);
+  /* As libnbd: when the server went away (closed or reset the connection,
+   * or a send found it gone) the commands left in flight fail with
+   * ENOTCONN; other fatal errors (EPROTO, ENOMEM) pass their own errno. */
+  nbd_internal_fail_all_commands (h, errnum == ECONNRESET || errnum == EPIPE ? ENOTCONN : errnum);
   nbd_internal_close_socket (h);
   if (h->opt_user && !h->opt_done) {
     h->opt_err = errnum;
