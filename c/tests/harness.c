@@ -505,6 +505,8 @@ h_stop (struct h_server *s)
 
 /* Async-signal-safe last-ditch cleanup: kill children, remove the files
  * the harness and tests put in temp dirs, and the dirs. */
+static pid_t harness_pid;
+
 static void
 emergency_cleanup (void)
 {
@@ -558,6 +560,14 @@ crash_handler (int sig)
   const char *t = current_test;
   ssize_t r;
 
+  /* A child the library forked inherits this handler until it execs:
+   * there the signal (e.g. SIGTERM from nbd_close) must only end the
+   * child, never clean up the parent's files. */
+  if (getpid () != harness_pid) {
+    signal (sig, SIG_DFL);
+    raise (sig);
+    return;
+  }
   r = write (2, msg1, sizeof msg1 - 1);
   r = write (2, t, strlen (t));
   r = write (2, msg2, sizeof msg2 - 1);
@@ -574,6 +584,7 @@ install_crash_handlers (void)
                               SIGPIPE, SIGTERM, SIGINT };
   struct sigaction sa;
 
+  harness_pid = getpid ();
   memset (&sa, 0, sizeof sa);
   sa.sa_handler = crash_handler;
   sigemptyset (&sa.sa_mask);
