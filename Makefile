@@ -110,6 +110,13 @@ check-readme: lib
 	   case "$$lib" in $(README_PREFIX)/*) ;; *) echo "check-readme: wrong library"; exit 1;; esac
 CHECK_TARGETS += check-readme
 
+# make check-layers: the library's files call each other only downward, in
+# the layer order written in c/lib/internal.h (from nm of the objects).
+.PHONY: check-layers
+check-layers: $(LIB_OBJS)
+	python3 c/lib/check_layers.py c/lib/internal.h $(LIB_OBJS)
+CHECK_TARGETS += check-layers
+
 CHECK_TARGETS += check-faults check-tsan check-fuzz-regressions
 
 # Last, so that every fragment above has added its CHECK_TARGETS.

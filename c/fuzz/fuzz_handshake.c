@@ -211,8 +211,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       h->opt_completion = cc;
       if (opt == NBD_OPT_LIST) h->opt_list_cb = lc;
       if (opt == NBD_OPT_LIST_META_CONTEXT) h->opt_ctx_cb = xc;
-      if (nbd_internal_begin_user_option (h, opt) < 0)
+      if (nbd_internal_begin_user_option (h, opt) < 0) {
+        nbd_internal_apply_parse_result (h);
         dead = true;
+      }
       h->wlen = h->woff = 0;
       check_invariants (h, &x);
     }

@@ -1,5 +1,7 @@
-/* aio.c: command records, completion and retirement, and the event loop
- * (nbd_poll, the notify calls, and the waiting done by sync calls). */
+/* aio.c: the event loop: nbd_poll, the notify calls, the waiting done by
+ * sync calls, and waking the threads that sleep in it.  Waking happens
+ * here, after events were processed, never from deep inside the layers
+ * below. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -9,153 +11,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-#define MAX_FREE_CMDS 256
-
-struct command *
-nbd_internal_cmd_alloc (struct nbd_handle *h)
-{
-  struct command *c = h->free_cmds;
-  if (c) {
-    struct covered_range *ranges = c->ranges;
-    size_t cap = c->cap_ranges;
-    h->free_cmds = c->next;
-    h->nr_free_cmds--;
-    memset (c, 0, offsetof (struct command, hdr));
-    c->ranges = ranges;
-    c->cap_ranges = cap;
-    return c;
-  }
-  c = calloc (1, sizeof *c);
-  if (!c)
-    set_error (ENOMEM, "out of memory");
-  return c;
-}
-
-void
-nbd_internal_free_callbacks (struct command *c)
-{
-  FREE_CALLBACK (c->chunk);
-  FREE_CALLBACK (c->extent);
-  FREE_CALLBACK (c->completion);
-}
-
-void
-nbd_internal_cmd_free (struct nbd_handle *h, struct command *c)
-{
-  nbd_internal_free_callbacks (c);
-  if (h->nr_free_cmds < MAX_FREE_CMDS) {
-    c->next = h->free_cmds;
-    h->free_cmds = c;
-    h->nr_free_cmds++;
-    c->nr_ranges = 0;
-    return;
-  }
-  free (c->ranges);
-  free (c);
-}
-
-void
-nbd_internal_add_inflight (struct nbd_handle *h, struct command *c)
-{
-  struct command **bucket = &h->inflight_index[c->cookie % NBD_INFLIGHT_BUCKETS];
-
-  c->next = NULL;
-  c->iprev = h->inflight_tail;
-  if (h->inflight_tail) h->inflight_tail->next = c; else h->inflight_head = c;
-  h->inflight_tail = c;
-  c->hnext = *bucket;
-  *bucket = c;
-  h->nr_inflight++;
-}
-
-struct command *
-nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink)
-{
-  struct command **pp = &h->inflight_index[cookie % NBD_INFLIGHT_BUCKETS];
-  struct command *c;
-
-  while ((c = *pp) != NULL && c->cookie != cookie)
-    pp = &c->hnext;
-  if (c && unlink) {
-    *pp = c->hnext;
-    if (c->iprev) c->iprev->next = c->next; else h->inflight_head = c->next;
-    if (c->next) c->next->iprev = c->iprev; else h->inflight_tail = c->iprev;
-    c->next = c->iprev = c->hnext = NULL;
-    h->nr_inflight--;
-  }
-  return c;
-}
-
-/* A command got its last reply (or was stranded).  It has already been
- * unlinked from the send queue / in-flight list. */
-void
-nbd_internal_cmd_complete (struct nbd_handle *h, struct command *c)
-{
-  int err = c->error;
-
-  if (nbd_internal_is_big_read (c))
-    h->nr_big_reads--;
-  /* With pread_initialize the caller never sees stale memory, even after a
-   * failed read: zeroing on failure gives that guarantee without paying
-   * for a memset on every successful read. */
-  if (err && c->type == NBD_CMD_READ && h->pread_initialize && c->buf)
-    memset (c->buf, 0, c->count);
-
-  c->done = true;
-  if (c->sync)
-    return;                   /* its waiter is woken by wake_waiters */
-  /* Callbacks are called at most once; their .free runs when the command
-   * retires (here if the completion callback retires it, else in
-   * nbd_aio_command_completed or nbd_close). */
-  c->chunk.callback = NULL;
-  c->extent.callback = NULL;
-  if (c->completion.callback) {
-    int r = c->completion.callback (c->completion.user_data, &err);
-    c->completion.callback = NULL;
-    if (r == 1) {
-      nbd_internal_cmd_free (h, c);
-      return;
-    }
-  }
-  c->next = NULL;
-  if (h->done_tail) h->done_tail->next = c; else h->done_head = c;
-  h->done_tail = c;
-  h->nr_done++;
-}
-
-/* Fails every command not yet completed (the connection is gone). */
-void
-nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum)
-{
-  struct command *lists[2] = { h->sendq_head, h->inflight_head };
-  int i;
-
-  h->sendq_head = h->sendq_tail = NULL;
-  h->inflight_head = h->inflight_tail = NULL;
-  memset (h->inflight_index, 0, sizeof h->inflight_index);
-  h->nr_sendq = h->nr_inflight = 0;
-  h->sendq_bytes = 0;
-  h->sendq_urgent = false;
-  h->send_off = 0;
-  h->rcmd = NULL;
-  h->rphase = RP_HEADER;
-  for (i = 0; i < 2; i++) {
-    struct command *c = lists[i];
-    while (c) {
-      struct command *next = c->next;
-      c->next = NULL;
-      if (c->type == NBD_CMD_DISC) {
-        nbd_internal_cmd_free (h, c);
-      }
-      else {
-        if (c->error == 0) c->error = errnum;
-        nbd_internal_cmd_complete (h, c);
-      }
-      c = next;
-    }
-  }
-}
 
 /* ---- the event loop --------------------------------------------------------- */
 
@@ -193,7 +48,7 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
   pthread_mutex_lock (&h->lock);
   h->poller_active = false;
   if (h->deferred_close_fd >= 0) {
-    close (h->deferred_close_fd);
+    h->transport->close (h, h->deferred_close_fd);
     h->deferred_close_fd = -1;
   }
   if (r == -1) {
@@ -231,6 +86,9 @@ nbd_internal_wake_waiters (struct nbd_handle *h, enum wake_mode mode)
   struct waiter *w;
   bool handed_over = mode != WAKE_DONE_HANDOVER || h->poller_active;
 
+  /* The connection ended: every waiter must see it. */
+  if (nbd_internal_is_shut_down (h))
+    mode = WAKE_ALL;
   for (w = h->waiters_list; w; w = w->next) {
     if (mode == WAKE_ALL || w->done (h, w->arg))
       pthread_cond_signal (&w->cond);
@@ -306,6 +164,12 @@ nbd_internal_wait_until (struct nbd_handle *h, bool (*pred) (struct nbd_handle *
   return wait_loop (h, pred_done, (void *) pred);
 }
 
+static bool
+shut_down (struct nbd_handle *h)
+{
+  return nbd_internal_is_shut_down (h);
+}
+
 /* After NBD_CMD_DISC: gives the server timeout_ms to close, then closes
  * the socket ourselves, so a server that ignores the disconnect cannot
  * hang nbd_shutdown.  If another thread is polling, it will see the EOF. */
@@ -322,7 +186,7 @@ nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms)
     long left;
 
     if (h->poller_active)
-      return nbd_internal_wait_until (h, nbd_internal_is_shut_down);
+      return nbd_internal_wait_until (h, shut_down);
     clock_gettime (CLOCK_MONOTONIC, &now);
     left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
     if (left <= 0) {

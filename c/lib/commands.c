@@ -393,12 +393,6 @@ nbd_unlocked_aio_disconnect (struct nbd_handle *h, uint32_t flags)
   return queue_disconnect (h, flags);
 }
 
-bool
-nbd_internal_is_shut_down (struct nbd_handle *h)
-{
-  return h->state == ST_CLOSED || h->state == ST_DEAD;
-}
-
 /* The disconnect is on the wire and no reply is due: only EOF is left. */
 static bool
 shut_down_or_disc_idle (struct nbd_handle *h)
@@ -414,7 +408,8 @@ nbd_unlocked_shutdown (struct nbd_handle *h, uint32_t flags)
   int r = 0;
 
   if (h->state == ST_NEGOTIATING) {
-    nbd_internal_begin_user_option (h, NBD_OPT_ABORT);
+    if (nbd_internal_begin_user_option (h, NBD_OPT_ABORT) == -1)
+      r = nbd_internal_apply_parse_result (h);
     h->opt_user = false;
   }
   else if (!h->disc_queued)

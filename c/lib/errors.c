@@ -46,6 +46,21 @@ nbd_internal_set_error (int errnum, const char *fmt, ...)
   nbd_internal_set_error_raw (errnum, msg);
 }
 
+int
+nbd_internal_parse_fail (struct nbd_handle *h, int errnum, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (h->parse_errno)
+    return -1;
+  va_start (ap, fmt);
+  if (vasprintf (&h->parse_msg, fmt, ap) == -1)
+    h->parse_msg = NULL;
+  va_end (ap);
+  h->parse_errno = errnum ? errnum : EIO;
+  return -1;
+}
+
 NBD_API const char *
 nbd_get_error (void)
 {

@@ -35,10 +35,11 @@ nbd_create (void)
     return NULL;
   }
   pthread_mutex_init (&h->lock, NULL);
+  h->transport = &nbd_internal_plain_transport;
   h->fd = -1;
   h->deferred_close_fd = -1;
   h->wake_fd = -1;
-  h->state = ST_CREATED;
+  /* h->state is ST_CREATED (0) from calloc. */
   h->request_sr = true;
   h->request_block_size = true;
   h->request_meta = true;
@@ -92,7 +93,7 @@ nbd_close (struct nbd_handle *h)
   FREE_CALLBACK (h->debug_cb);
 
   if (h->fd >= 0)
-    close (h->fd);
+    h->transport->close (h, h->fd);
   if (h->wake_fd >= 0)
     close (h->wake_fd);
   nbd_internal_reap_child (h);

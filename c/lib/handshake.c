@@ -8,6 +8,28 @@
 
 #include "internal.h"
 
+/* Queues client handshake bytes; socket.c sends them. */
+int
+nbd_internal_wbuf_append (struct nbd_handle *h, const void *p, size_t n)
+{
+  if (h->woff == h->wlen)
+    h->woff = h->wlen = 0;
+  if (h->wlen + n > h->wcap) {
+    size_t ncap = (h->wlen + n) * 2;
+    uint8_t *w = realloc (h->wbuf, ncap);
+    if (!w) {
+      set_error (ENOMEM, "out of memory");
+      return -1;
+    }
+    h->wbuf = w;
+    h->wcap = ncap;
+  }
+  memcpy (h->wbuf + h->wlen, p, n);
+  h->wlen += n;
+  return 0;
+}
+
+
 static void next_auto_option (struct nbd_handle *h);
 static void option_finished (struct nbd_handle *h, int err, const char *msg);
 
@@ -53,7 +75,7 @@ reset_meta (struct nbd_handle *h)
 void
 nbd_internal_start_handshake (struct nbd_handle *h)
 {
-  h->state = ST_HS_MAGIC;
+  nbd_internal_set_state (h, ST_HS_MAGIC);
   h->rstart = h->rend = 0;
   h->wlen = h->woff = 0;
   h->rphase = RP_HEADER;
@@ -75,7 +97,7 @@ nbd_internal_queue_option (struct nbd_handle *h, uint32_t opt, const void *data,
     return -1;
   h->opt_current = opt;
   h->chunks_sent++;
-  h->state = opt == NBD_OPT_EXPORT_NAME ? ST_HS_EXPORT_NAME : ST_HS_OPT_REPLY;
+  nbd_internal_set_state (h, opt == NBD_OPT_EXPORT_NAME ? ST_HS_EXPORT_NAME : ST_HS_OPT_REPLY);
   debug (h, "sending %s", option_name (opt));
   return 0;
 }
@@ -118,7 +140,7 @@ send_meta_context (struct nbd_handle *h, uint32_t opt)
     total += 4 + strlen (h->req_meta[i]);
   buf = malloc (total);
   if (!buf) {
-    set_dead (h, ENOMEM, "out of memory");
+    nbd_internal_parse_fail (h, ENOMEM, "out of memory");
     return -1;
   }
   be32_put (buf, (uint32_t) nlen); p += 4;
@@ -165,7 +187,7 @@ next_auto_option (struct nbd_handle *h)
     return;
   }
   if (h->opt_mode) {
-    h->state = ST_NEGOTIATING;
+    nbd_internal_set_state (h, ST_NEGOTIATING);
     h->opt_current = 0;
     return;
   }
@@ -175,7 +197,7 @@ next_auto_option (struct nbd_handle *h)
 static void
 enter_transmission (struct nbd_handle *h)
 {
-  h->state = ST_TRANSMISSION;
+  nbd_internal_set_state (h, ST_TRANSMISSION);
   h->opt_current = 0;
   h->rphase = RP_HEADER;
   h->rhdr_len = 0;
@@ -212,7 +234,7 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
   case NBD_OPT_STRUCTURED_REPLY:
     h->sr_negotiated = err == 0;
     if (h->opt_mode) {
-      h->state = ST_NEGOTIATING;
+      nbd_internal_set_state (h, ST_NEGOTIATING);
       return;
     }
     start_export_sequence (h, NBD_OPT_GO);
@@ -233,28 +255,28 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
         if (h->opt_user) finish_user_option (h, 0, NULL);
       }
       else {
-        h->state = ST_NEGOTIATING;
+        nbd_internal_set_state (h, ST_NEGOTIATING);
         finish_user_option (h, 0, NULL);
       }
       return;
     }
     nbd_internal_reset_info (h);
     if (h->opt_user) {
-      h->state = ST_NEGOTIATING;
+      nbd_internal_set_state (h, ST_NEGOTIATING);
       finish_user_option (h, err, msg);
       return;
     }
-    set_dead (h, err, "%s", msg);
+    nbd_internal_parse_fail (h, err, "%s", msg);
     return;
 
   case NBD_OPT_LIST:
   case NBD_OPT_LIST_META_CONTEXT:
-    h->state = ST_NEGOTIATING;
+    nbd_internal_set_state (h, ST_NEGOTIATING);
     finish_user_option (h, err, msg);
     return;
 
   case NBD_OPT_ABORT:
-    nbd_internal_set_closed (h);
+    h->parse_closed = true;   /* the feeder closes (apply_parse_result) */
     if (h->opt_user) finish_user_option (h, 0, NULL);
     return;
   }
@@ -341,13 +363,13 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
       return 0;
     }
     option_finished (h, err, msg);
-    return h->state == ST_DEAD ? -1 : 0;
+    return h->parse_errno ? -1 : 0;
   }
 
   switch (type) {
   case NBD_REP_ACK:
     if ((opt == NBD_OPT_GO || opt == NBD_OPT_INFO) && !h->have_info) {
-      set_dead (h, EPROTO, "server acknowledged %s without sending NBD_INFO_EXPORT", oname);
+      nbd_internal_parse_fail (h, EPROTO, "server acknowledged %s without sending NBD_INFO_EXPORT", oname);
       return -1;
     }
     option_finished (h, 0, NULL);
@@ -380,11 +402,11 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
       h->size = be64_get (data + 2);
       h->eflags = be16_get (data + 10);
       if (!(h->eflags & NBD_FLAG_HAS_FLAGS)) {
-        set_dead (h, EPROTO, "server export flags 0x%x lack NBD_FLAG_HAS_FLAGS", h->eflags);
+        nbd_internal_parse_fail (h, EPROTO, "server export flags 0x%x lack NBD_FLAG_HAS_FLAGS", h->eflags);
         return -1;
       }
       if (h->size > INT64_MAX) {
-        set_dead (h, EPROTO, "server export size %llu is too large", (unsigned long long) h->size);
+        nbd_internal_parse_fail (h, EPROTO, "server export size %llu is too large", (unsigned long long) h->size);
         return -1;
       }
       h->have_info = true;
@@ -393,7 +415,7 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
     case NBD_INFO_DESCRIPTION: {
       char **slot = itype == NBD_INFO_NAME ? &h->canonical_name : &h->description;
       char *s = malloc (len - 2 + 1);
-      if (!s) { set_dead (h, ENOMEM, "out of memory"); return -1; }
+      if (!s) { nbd_internal_parse_fail (h, ENOMEM, "out of memory"); return -1; }
       memcpy (s, data + 2, len - 2); s[len - 2] = 0;
       free (*slot);
       *slot = s;
@@ -404,7 +426,7 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
       if (len != 14) goto bad_length;
       mn = be32_get (data + 2); pf = be32_get (data + 6); mx = be32_get (data + 10);
       if (!valid_block_sizes (mn, pf, mx)) {
-        set_dead (h, EPROTO, "server sent invalid block sizes: minimum %u, preferred %u, maximum %u",
+        nbd_internal_parse_fail (h, EPROTO, "server sent invalid block sizes: minimum %u, preferred %u, maximum %u",
                   mn, pf, mx);
         return -1;
       }
@@ -425,7 +447,7 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
     id = be32_get (data);
     memcpy (name, data + 4, len - 4); name[len - 4] = 0;
     if (strlen (name) != len - 4) {
-      set_dead (h, EPROTO, "server sent a meta context name containing a NUL byte");
+      nbd_internal_parse_fail (h, EPROTO, "server sent a meta context name containing a NUL byte");
       return -1;
     }
     if (opt == NBD_OPT_LIST_META_CONTEXT) {
@@ -435,7 +457,7 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
       return 0;
     }
     if (!meta_name_requested (h, name)) {
-      set_dead (h, EPROTO, "server replied with meta context '%s' that was not requested", name);
+      nbd_internal_parse_fail (h, EPROTO, "server replied with meta context '%s' that was not requested", name);
       return -1;
     }
     {
@@ -443,15 +465,15 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
       struct meta_context *m;
       for (i = 0; i < h->nr_meta; i++)
         if (h->meta[i].id == id || strcmp (h->meta[i].name, name) == 0) {
-          set_dead (h, EPROTO, "server sent meta context '%s' (id %u) twice", name, id);
+          nbd_internal_parse_fail (h, EPROTO, "server sent meta context '%s' (id %u) twice", name, id);
           return -1;
         }
       m = realloc (h->meta, (h->nr_meta + 1) * sizeof *m);
-      if (!m) { set_dead (h, ENOMEM, "out of memory"); return -1; }
+      if (!m) { nbd_internal_parse_fail (h, ENOMEM, "out of memory"); return -1; }
       h->meta = m;
       m[h->nr_meta].id = id;
       m[h->nr_meta].name = strdup (name);
-      if (!m[h->nr_meta].name) { set_dead (h, ENOMEM, "out of memory"); return -1; }
+      if (!m[h->nr_meta].name) { nbd_internal_parse_fail (h, ENOMEM, "out of memory"); return -1; }
       h->nr_meta++;
       debug (h, "negotiated meta context %s with id %u", name, id);
     }
@@ -459,11 +481,11 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
   }
   }
 
-  set_dead (h, EPROTO, "server sent unexpected reply type %u to %s", type, oname);
+  nbd_internal_parse_fail (h, EPROTO, "server sent unexpected reply type %u to %s", type, oname);
   return -1;
 
  bad_length:
-  set_dead (h, EPROTO, "server sent reply type %u to %s with invalid length %u", type, oname, len);
+  nbd_internal_parse_fail (h, EPROTO, "server sent reply type %u to %s with invalid length %u", type, oname, len);
   return -1;
 }
 
@@ -475,16 +497,16 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
     uint64_t m2;
     if (n < 16) return 0;
     if (be64_get (p) != NBD_MAGIC) {
-      set_dead (h, EPROTO, "handshake: server did not send NBDMAGIC (not an NBD server?)");
+      nbd_internal_parse_fail (h, EPROTO, "handshake: server did not send NBDMAGIC (not an NBD server?)");
       return -1;
     }
     m2 = be64_get (p + 8);
     if (m2 == NBD_IHAVEOPT)
-      h->state = ST_HS_GFLAGS;
+      nbd_internal_set_state (h, ST_HS_GFLAGS);
     else if (m2 == NBD_OLDSTYLE_MAGIC)
-      h->state = ST_HS_OLDSTYLE;
+      nbd_internal_set_state (h, ST_HS_OLDSTYLE);
     else {
-      set_dead (h, EPROTO, "handshake: unknown second magic 0x%llx", (unsigned long long) m2);
+      nbd_internal_parse_fail (h, EPROTO, "handshake: unknown second magic 0x%llx", (unsigned long long) m2);
       return -1;
     }
     return 16;
@@ -499,11 +521,11 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
     h->gflags = flags >> 16;
     h->eflags = flags & 0xffff;
     if (!(h->eflags & NBD_FLAG_HAS_FLAGS)) {
-      set_dead (h, EPROTO, "oldstyle server export flags 0x%x lack NBD_FLAG_HAS_FLAGS", h->eflags);
+      nbd_internal_parse_fail (h, EPROTO, "oldstyle server export flags 0x%x lack NBD_FLAG_HAS_FLAGS", h->eflags);
       return -1;
     }
     if (h->size > INT64_MAX) {
-      set_dead (h, EPROTO, "server export size is too large");
+      nbd_internal_parse_fail (h, EPROTO, "server export size is too large");
       return -1;
     }
     h->have_info = true;
@@ -534,7 +556,7 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
       h->protocol = "newstyle";
       send_export_name (h);
     }
-    return h->state == ST_DEAD ? -1 : 2;
+    return h->parse_errno ? -1 : 2;
   }
 
   case ST_HS_OPT_REPLY: {
@@ -542,24 +564,24 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
     int64_t limit;
     if (n < NBD_OPT_REPLY_HEADER_SIZE) return 0;
     if (be64_get (p) != NBD_REP_MAGIC) {
-      set_dead (h, EPROTO, "handshake: option reply has a bad magic");
+      nbd_internal_parse_fail (h, EPROTO, "handshake: option reply has a bad magic");
       return -1;
     }
     opt = be32_get (p + 8);
     type = be32_get (p + 12);
     len = be32_get (p + 16);
     if (opt != h->opt_current) {
-      set_dead (h, EPROTO, "handshake: server replied to option %u, but %s was sent",
+      nbd_internal_parse_fail (h, EPROTO, "handshake: server replied to option %u, but %s was sent",
                 opt, option_name (h->opt_current));
       return -1;
     }
     limit = reply_limit (type);
     if (limit < 0) {
-      set_dead (h, EPROTO, "handshake: unknown reply type %u to %s", type, option_name (opt));
+      nbd_internal_parse_fail (h, EPROTO, "handshake: unknown reply type %u to %s", type, option_name (opt));
       return -1;
     }
     if (len > limit) {
-      set_dead (h, EPROTO, "handshake: reply type %u to %s has length %u (at most %lld allowed)",
+      nbd_internal_parse_fail (h, EPROTO, "handshake: reply type %u to %s has length %u (at most %lld allowed)",
                 type, option_name (opt), len, (long long) limit);
       return -1;
     }
@@ -576,11 +598,11 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
     h->size = be64_get (p);
     h->eflags = be16_get (p + 8);
     if (!(h->eflags & NBD_FLAG_HAS_FLAGS)) {
-      set_dead (h, EPROTO, "server export flags 0x%x lack NBD_FLAG_HAS_FLAGS", h->eflags);
+      nbd_internal_parse_fail (h, EPROTO, "server export flags 0x%x lack NBD_FLAG_HAS_FLAGS", h->eflags);
       return -1;
     }
     if (h->size > INT64_MAX) {
-      set_dead (h, EPROTO, "server export size is too large");
+      nbd_internal_parse_fail (h, EPROTO, "server export size is too large");
       return -1;
     }
     h->have_info = true;
@@ -619,5 +641,5 @@ nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt)
     nbd_internal_queue_option (h, NBD_OPT_ABORT, NULL, 0);
     break;
   }
-  return h->state == ST_DEAD ? -1 : 0;
+  return h->parse_errno ? -1 : 0;
 }

@@ -65,6 +65,23 @@ enum nbd_state {
   ST_DEAD,              /* fatal error; see h->dead_errno */
 };
 
+/* ---- transport (transport.c) --------------------------------------------
+ * The byte pipe under the protocol.  Each operation works on h->fd and
+ * returns what the matching system call would (-1 with errno on error). */
+struct iovec;
+struct msghdr;
+struct nbd_transport {
+  const char *name;
+  ssize_t (*recv) (struct nbd_handle *h, void *buf, size_t len);
+  ssize_t (*readv) (struct nbd_handle *h, const struct iovec *iov, int iovcnt);
+  ssize_t (*sendmsg) (struct nbd_handle *h, const struct msghdr *msg);  /* never SIGPIPE */
+  int (*shutdown) (struct nbd_handle *h, int how);
+  int (*close) (struct nbd_handle *h, int fd);
+  /* True when bytes are buffered above the kernel (so poll() would not
+   * report them); always false for the plain socket. */
+  bool (*pending) (struct nbd_handle *h);
+};
+
 /* ---- commands ---------------------------------------------------------- */
 struct covered_range { uint64_t start, end; };
 
@@ -137,7 +154,8 @@ struct nbd_handle {
   struct nbd_uri *uri_parts;  /* where we connected, for nbd_get_uri; owned */
 
   /* connection */
-  enum nbd_state state;
+  enum nbd_state state;       /* written only by states.c (nbd_internal_set_state) */
+  const struct nbd_transport *transport;
   int fd;                     /* owned; closed on DEAD/CLOSED or in nbd_close */
   int deferred_close_fd;      /* closed once the poller returns, or -1 */
   pid_t pid;                  /* subprocess of connect_command, or 0 */
@@ -146,6 +164,13 @@ struct nbd_handle {
   int connect_errno;
   int dead_errno;
   char *dead_msg;
+  /* What a parser found that ends the connection.  The parsers only
+   * record it (nbd_internal_parse_fail, or parse_closed after the server
+   * acknowledged NBD_OPT_ABORT); whoever fed them makes the transition
+   * (nbd_internal_apply_parse_result). */
+  int parse_errno;
+  char *parse_msg;
+  bool parse_closed;
 
   /* negotiation results */
   const char *protocol;       /* static string */
@@ -223,11 +248,27 @@ struct waiter {
   void *arg;
 };
 
+/* Prototypes by file, in layer order: a file calls only files of the
+ * layers above it in this list (check-layers enforces this from the
+ * objects' symbols; api.c, generated, is the top):
+ *   0 errors.c, uri.c        messages, tracing; the URI parser
+ *   1 transport.c, cmds.c    the byte pipe; command records and queues
+ *   2 states.c               the one writer of h->state
+ *   3 handshake.c, reply.c   parsers: consume bytes, record fatal errors
+ *   4 dial.c                 connecting sockets
+ *   5 socket.c               moving bytes between transport and parsers
+ *   6 aio.c                  the event loop, waiting, waking waiters
+ *   7 commands.c, opt.c, connect.c, uri_connect.c, info.c, handle.c,
+ *     newer.c                the calls (nbd_unlocked_*)
+ */
+
 /* ---- errors.c ----------------------------------------------------------- */
 extern void nbd_internal_set_call (const char *name);
 extern const char *nbd_internal_get_call (void);
 extern void nbd_internal_set_error (int errnum, const char *fmt, ...) NBD_PRINTF (2, 3);
 extern void nbd_internal_set_error_raw (int errnum, const char *msg);
+/* Records a fatal error found by a parser (the first one wins); returns -1. */
+extern int nbd_internal_parse_fail (struct nbd_handle *h, int errnum, const char *fmt, ...) NBD_PRINTF (3, 4);
 extern void nbd_internal_debug (struct nbd_handle *h, const char *fmt, ...) NBD_PRINTF (2, 3);
 #define set_error nbd_internal_set_error
 #define debug(h, ...) do { if (nbd_internal_debugging (h)) nbd_internal_debug ((h), __VA_ARGS__); } while (0)
@@ -241,6 +282,22 @@ extern void nbd_internal_debug_leave_str (struct nbd_handle *h, const char *ret)
 extern const char *nbd_internal_printable_string (const char *s);
 extern const char *nbd_internal_printable_list (char **list);
 
+/* ---- transport.c -------------------------------------------------------- */
+extern const struct nbd_transport nbd_internal_plain_transport;
+/* One buffer through h->transport's sendmsg. */
+extern ssize_t nbd_internal_send (struct nbd_handle *h, const void *buf, size_t len);
+
+/* ---- cmds.c ------------------------------------------------------------- */
+extern struct command *nbd_internal_cmd_alloc (struct nbd_handle *h);
+extern void nbd_internal_cmd_free (struct nbd_handle *h, struct command *cmd);
+extern void nbd_internal_free_callbacks (struct command *cmd);
+/* Runs the completion callback, or queues the command for retirement. */
+extern void nbd_internal_cmd_complete (struct nbd_handle *h, struct command *cmd);
+extern void nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum);
+extern bool nbd_internal_hold_sends (const struct nbd_handle *h);
+extern void nbd_internal_add_inflight (struct nbd_handle *h, struct command *c);
+extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink);
+
 /* ---- states.c ----------------------------------------------------------- */
 extern const char *nbd_internal_state_name (enum nbd_state st);
 /* The public state (one NBD_STATE_* bit of unlocked.h). */
@@ -248,6 +305,13 @@ extern unsigned nbd_internal_public_state (const struct nbd_handle *h);
 /* False, with libnbd's error (ENOTCONN before connecting, else EINVAL),
  * unless the public state is in mask; must_be words the mask. */
 extern bool nbd_internal_check_state (struct nbd_handle *h, unsigned mask, const char *must_be);
+/* The only writer of h->state: a transition the state diagram (README.md)
+ * does not allow is an internal error and kills the handle. */
+extern void nbd_internal_set_state (struct nbd_handle *h, enum nbd_state next);
+/* Turns what the parsers recorded into DEAD (returns -1) or CLOSED. */
+extern int nbd_internal_apply_parse_result (struct nbd_handle *h);
+extern bool nbd_internal_disc_idle (const struct nbd_handle *h);
+extern bool nbd_internal_is_shut_down (const struct nbd_handle *h);
 extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...) NBD_PRINTF (3, 4);
 extern void nbd_internal_set_closed (struct nbd_handle *h);
 extern void nbd_internal_close_socket (struct nbd_handle *h);
@@ -256,31 +320,23 @@ extern unsigned nbd_internal_direction (struct nbd_handle *h);
 #define set_dead nbd_internal_set_dead
 
 
-/* ---- connect.c ---------------------------------------------------------- */
-/* fd becomes owned by h on success; on failure the caller keeps it. */
-extern int nbd_internal_adopt_socket (struct nbd_handle *h, int fd);
-extern int nbd_internal_start_connect (struct nbd_handle *h, int family,
-                                       const struct sockaddr *sa, socklen_t len);
-extern int nbd_internal_connect_tcp_addresses (struct nbd_handle *h);
-extern int nbd_internal_connect_tcp (struct nbd_handle *h, const char *host, const char *port);
-extern int nbd_internal_connect_unix (struct nbd_handle *h, const char *path);
-extern int nbd_internal_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port);
-extern int nbd_internal_connect_progress (struct nbd_handle *h);
-extern int nbd_internal_wait_connected (struct nbd_handle *h);
-extern void nbd_internal_reap_child (struct nbd_handle *h);
-
 /* ---- handshake.c -------------------------------------------------------- */
 extern void nbd_internal_start_handshake (struct nbd_handle *h);
 /* Consumes whole handshake messages from p; returns bytes used, 0 when a
- * message is incomplete, -1 after a fatal error (handle dead). */
+ * message is incomplete, -1 after a fatal error (recorded with
+ * nbd_internal_parse_fail; the caller applies it). */
 extern ssize_t nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n);
 extern int nbd_internal_queue_option (struct nbd_handle *h, uint32_t opt,
                                       const void *data, size_t len);
 extern int nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt);
 extern void nbd_internal_reset_info (struct nbd_handle *h);
 
+/* Queues client handshake bytes (sent by socket.c). */
+extern int nbd_internal_wbuf_append (struct nbd_handle *h, const void *p, size_t n);
+
 /* ---- reply.c ------------------------------------------------------------ */
-/* Consumes reply bytes; returns bytes used or -1 after a fatal error. */
+/* Consumes reply bytes; returns bytes used or -1 after a fatal error
+ * (recorded with nbd_internal_parse_fail; the caller applies it). */
 extern ssize_t nbd_internal_reply_consume (struct nbd_handle *h, const uint8_t *p, size_t n);
 /* If the parser is streaming payload into a caller buffer, returns where
  * and how much, so the socket layer can receive straight into it. */
@@ -288,24 +344,23 @@ extern bool nbd_internal_reply_direct (struct nbd_handle *h, uint8_t **dest, siz
 extern ssize_t nbd_internal_reply_direct_done (struct nbd_handle *h, size_t n);
 extern int nbd_internal_nbd_errno (uint32_t err);
 
+/* ---- dial.c -------------------------------------------------------------- */
+/* fd becomes owned by h on success; on failure the caller keeps it. */
+extern int nbd_internal_adopt_socket (struct nbd_handle *h, int fd);
+extern int nbd_internal_start_connect (struct nbd_handle *h, int family,
+                                       const struct sockaddr *sa, socklen_t len);
+extern int nbd_internal_connect_tcp_addresses (struct nbd_handle *h);
+extern int nbd_internal_connect_progress (struct nbd_handle *h);
+extern int nbd_internal_refuse_tls_required (struct nbd_handle *h);
+
 /* ---- socket.c ----------------------------------------------------------- */
 extern ssize_t nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n);
 extern int nbd_internal_on_readable (struct nbd_handle *h);
 extern int nbd_internal_on_writable (struct nbd_handle *h);
 extern int nbd_internal_flush (struct nbd_handle *h);
-extern int nbd_internal_wbuf_append (struct nbd_handle *h, const void *p, size_t n);
 
-/* ---- commands.c / aio.c ------------------------------------------------- */
-extern struct command *nbd_internal_cmd_alloc (struct nbd_handle *h);
-extern void nbd_internal_cmd_free (struct nbd_handle *h, struct command *cmd);
-extern void nbd_internal_cmd_complete (struct nbd_handle *h, struct command *cmd);
-extern void nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum);
-extern bool nbd_internal_disc_idle (const struct nbd_handle *h);
-extern bool nbd_internal_hold_sends (const struct nbd_handle *h);
-extern void nbd_internal_add_inflight (struct nbd_handle *h, struct command *c);
-extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink);
+/* ---- aio.c -------------------------------------------------------------- */
 extern int nbd_internal_wait_command (struct nbd_handle *h, struct command *cmd);
-extern bool nbd_internal_is_shut_down (struct nbd_handle *h);
 extern int nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms);
 extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (struct nbd_handle *));
 extern int nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd);
@@ -317,9 +372,14 @@ enum wake_mode {
 };
 extern void nbd_internal_wake_waiters (struct nbd_handle *h, enum wake_mode mode);
 extern int nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd);
-extern void nbd_internal_free_callbacks (struct command *cmd);
 
-/* ---- uri.c / uri_connect.c ------------------------------------------------ */
+/* ---- connect.c / uri_connect.c -------------------------------------------- */
+extern int nbd_internal_connect_tcp (struct nbd_handle *h, const char *host, const char *port);
+extern int nbd_internal_connect_unix (struct nbd_handle *h, const char *path);
+extern int nbd_internal_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port);
+extern int nbd_internal_wait_connected (struct nbd_handle *h);
+extern void nbd_internal_reap_child (struct nbd_handle *h);
+/* Where the handle connected, in URI form, for nbd_get_uri. */
 extern int nbd_internal_remember_endpoint (struct nbd_handle *h, int transport,
                                            const char *host, const char *port,
                                            uint32_t cid, const char *socket);

@@ -16,8 +16,10 @@ user_option_done (struct nbd_handle *h)
 static int
 run_option (struct nbd_handle *h, uint32_t opt)
 {
-  if (nbd_internal_begin_user_option (h, opt) == -1)
+  if (nbd_internal_begin_user_option (h, opt) == -1) {
+    nbd_internal_apply_parse_result (h);
     return -1;
+  }
   if (nbd_internal_flush (h) == -1)
     return -1;
   if (nbd_internal_wait_until (h, user_option_done) == -1)
@@ -66,7 +68,10 @@ opt_call (struct nbd_handle *h, uint32_t opt, bool sync,
   }
   else {
     r = nbd_internal_begin_user_option (h, opt);
-    if (r == 0) nbd_internal_flush (h);
+    if (r == -1)
+      nbd_internal_apply_parse_result (h);
+    else
+      nbd_internal_flush (h);
   }
   return r;
 }

@@ -27,7 +27,7 @@ nbd_internal_nbd_errno (uint32_t err)
 static int
 protocol_error (struct nbd_handle *h, const char *what)
 {
-  set_dead (h, EPROTO, "protocol violation: %s", what);
+  nbd_internal_parse_fail (h, EPROTO, "protocol violation: %s", what);
   return -1;
 }
 
@@ -93,7 +93,7 @@ check_read_chunk (struct nbd_handle *h, struct command *c, uint64_t off, uint64_
   if (r == -1)
     return protocol_error (h, "read chunks overlap");
   if (r == -2) {
-    set_dead (h, ENOMEM, "out of memory");
+    nbd_internal_parse_fail (h, ENOMEM, "out of memory");
     return -1;
   }
   c->nr_data_chunks++;
@@ -143,7 +143,7 @@ start_buffered (struct nbd_handle *h, size_t need)
   if (need > h->pbuf_cap) {
     uint8_t *p = realloc (h->pbuf, need);
     if (!p) {
-      set_dead (h, ENOMEM, "out of memory");
+      nbd_internal_parse_fail (h, ENOMEM, "out of memory");
       return -1;
     }
     h->pbuf = p;

@@ -21,26 +21,6 @@
  * the OFFSET_DATA offset. */
 #define SMALL_RECV 28
 
-int
-nbd_internal_wbuf_append (struct nbd_handle *h, const void *p, size_t n)
-{
-  if (h->woff == h->wlen)
-    h->woff = h->wlen = 0;
-  if (h->wlen + n > h->wcap) {
-    size_t ncap = (h->wlen + n) * 2;
-    uint8_t *w = realloc (h->wbuf, ncap);
-    if (!w) {
-      set_dead (h, ENOMEM, "out of memory");
-      return -1;
-    }
-    h->wbuf = w;
-    h->wcap = ncap;
-  }
-  memcpy (h->wbuf + h->wlen, p, n);
-  h->wlen += n;
-  return 0;
-}
-
 /* Hands bytes to whichever parser the state calls for. */
 ssize_t
 nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n)
@@ -49,22 +29,23 @@ nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n)
 
   while (used < n) {
     ssize_t r;
-    if (nbd_internal_is_handshaking (h)) {
+    if (nbd_internal_is_handshaking (h))
       r = nbd_internal_handshake_consume (h, p + used, n - used);
-      if (r < 0) return -1;
-      if (r == 0) break;
-    }
-    else if (h->state == ST_TRANSMISSION) {
+    else if (h->state == ST_TRANSMISSION)
       r = nbd_internal_reply_consume (h, p + used, n - used);
-      if (r < 0) return -1;
-      if (r == 0) break;
-    }
     else if (h->state == ST_NEGOTIATING) {
       set_dead (h, EPROTO, "protocol violation: server sent data while no option was pending");
       return -1;
     }
     else
       return -1;
+    /* The parsers only report what ends the connection; act on it here. */
+    if (r < 0 || h->parse_errno || h->parse_closed) {
+      if (nbd_internal_apply_parse_result (h) == -1 || r < 0)
+        return -1;
+      return used + r;
+    }
+    if (r == 0) break;
     used += r;
   }
   return used;
@@ -83,15 +64,6 @@ send_failed (struct nbd_handle *h, int err)
   }
   if (h->state != ST_DEAD && h->state != ST_CLOSED)
     set_dead (h, err, "send: %s", strerror (err));
-}
-
-/* After NBD_CMD_DISC went out and the last reply came in, all that is left
- * is the server's EOF (see nbd_internal_disc_idle). */
-bool
-nbd_internal_disc_idle (const struct nbd_handle *h)
-{
-  return h->state == ST_TRANSMISSION && h->disc_sent && h->nr_inflight == 0 &&
-    nbd_internal_between_replies (h);
 }
 
 static void
@@ -135,10 +107,13 @@ nbd_internal_on_readable (struct nbd_handle *h)
       size_t tail = h->nr_big_reads > 0 ? SMALL_RECV : NBD_RBUF_SIZE;
       struct iovec iov[2] = { { dest, dlen }, { h->rbuf, tail } };
       want = dlen + tail;
-      n = readv (h->fd, iov, 2);
+      n = h->transport->readv (h, iov, 2);
       if (n > 0) {
         size_t d = (size_t) n < dlen ? (size_t) n : dlen;
-        if (nbd_internal_reply_direct_done (h, d) == -1) return -1;
+        if (nbd_internal_reply_direct_done (h, d) == -1) {
+          nbd_internal_apply_parse_result (h);
+          return -1;
+        }
         h->rend = n - d;
       }
     }
@@ -156,7 +131,7 @@ nbd_internal_on_readable (struct nbd_handle *h)
       if (h->nr_big_reads > 0 && h->state == ST_TRANSMISSION &&
           h->rphase == RP_HEADER && want > SMALL_RECV)
         want = SMALL_RECV;
-      n = recv (h->fd, h->rbuf + h->rend, want, 0);
+      n = h->transport->recv (h, h->rbuf + h->rend, want);
       if (n > 0) h->rend += n;
     }
 
@@ -192,7 +167,7 @@ static int
 flush_wbuf (struct nbd_handle *h)
 {
   while (h->woff < h->wlen) {
-    ssize_t n = send (h->fd, h->wbuf + h->woff, h->wlen - h->woff, MSG_NOSIGNAL);
+    ssize_t n = nbd_internal_send (h, h->wbuf + h->woff, h->wlen - h->woff);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
@@ -224,7 +199,7 @@ request_sent (struct nbd_handle *h, struct command *c)
     h->disc_sent = true;
     nbd_internal_cmd_free (h, c);
     /* The server answers with EOF once it has wound the connection down. */
-    shutdown (h->fd, SHUT_WR);
+    h->transport->shutdown (h, SHUT_WR);
     return;
   }
   nbd_internal_add_inflight (h, c);
@@ -260,7 +235,7 @@ flush_commands (struct nbd_handle *h)
     }
     msg.msg_iov = iov;
     msg.msg_iovlen = niov;
-    n = sendmsg (h->fd, &msg, MSG_NOSIGNAL);
+    n = h->transport->sendmsg (h, &msg);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
@@ -281,18 +256,6 @@ flush_commands (struct nbd_handle *h)
       return 0;               /* socket buffer full */
   }
   return 0;
-}
-
-/* True while queued aio requests should wait for company (see
- * NBD_HOLD_INFLIGHT): enough replies are due that the event loop will be
- * back soon, and one sendmsg for many requests saves the client and the
- * server a wakeup each. */
-bool
-nbd_internal_hold_sends (const struct nbd_handle *h)
-{
-  return h->state == ST_TRANSMISSION && h->sendq_head && !h->sendq_urgent &&
-    h->send_off == 0 && h->nr_inflight >= NBD_HOLD_INFLIGHT &&
-    h->nr_sendq < NBD_HOLD_BATCH && h->sendq_bytes < NBD_SEND_BATCH_BYTES;
 }
 
 /* Sends whatever is queued (unless it is being held for a batch), as far

@@ -82,6 +82,59 @@ nbd_internal_check_state (struct nbd_handle *h, unsigned mask, const char *must_
   return false;
 }
 
+/* The state diagram of README.md as data: which states each state may move
+ * to (DEAD is reachable from every state but CLOSED and DEAD, through
+ * nbd_internal_set_dead). */
+#define B(st) (1U << (st))
+static const unsigned next_states[] = {
+  [ST_CREATED] = B(ST_CONNECTING) | B(ST_HS_MAGIC),
+  [ST_CONNECTING] = B(ST_CONNECTING) | B(ST_HS_MAGIC) | B(ST_CREATED),
+  [ST_HS_MAGIC] = B(ST_HS_OLDSTYLE) | B(ST_HS_GFLAGS),
+  [ST_HS_OLDSTYLE] = B(ST_TRANSMISSION),
+  [ST_HS_GFLAGS] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME),
+  [ST_HS_OPT_REPLY] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME) | B(ST_NEGOTIATING) |
+                      B(ST_TRANSMISSION) | B(ST_CLOSED),
+  [ST_HS_EXPORT_NAME] = B(ST_TRANSMISSION),
+  [ST_NEGOTIATING] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME) | B(ST_CLOSED),
+  [ST_TRANSMISSION] = B(ST_CLOSED),
+  [ST_CLOSED] = 0,
+  [ST_DEAD] = 0,
+};
+#undef B
+
+void
+nbd_internal_set_state (struct nbd_handle *h, enum nbd_state next)
+{
+  if (next == h->state)
+    return;
+  if (!(next_states[h->state] & (1U << next))) {
+    nbd_internal_set_dead (h, EINVAL, "internal error: no transition from %s to %s",
+                           nbd_internal_state_name (h->state), nbd_internal_state_name (next));
+    return;
+  }
+  h->state = next;
+}
+
+int
+nbd_internal_apply_parse_result (struct nbd_handle *h)
+{
+  if (h->parse_errno) {
+    int err = h->parse_errno;
+    char *msg = h->parse_msg;
+
+    h->parse_errno = 0;
+    h->parse_msg = NULL;
+    set_dead (h, err, "%s", msg ? msg : "out of memory");
+    free (msg);
+    return -1;
+  }
+  if (h->parse_closed) {
+    h->parse_closed = false;
+    nbd_internal_set_closed (h);
+  }
+  return 0;
+}
+
 /* Fatal error: every queued and in-flight command fails, the handle is dead
  * and (as in libnbd) its socket is closed: nbd_aio_get_fd fails from now on.
  * An event loop that registered the fd must drop it when the handle dies. */
@@ -120,7 +173,6 @@ nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...)
     FREE_CALLBACK (h->opt_list_cb);
     FREE_CALLBACK (h->opt_ctx_cb);
   }
-  nbd_internal_wake_waiters (h, WAKE_ALL);
 }
 
 void
@@ -132,7 +184,6 @@ nbd_internal_set_closed (struct nbd_handle *h)
   h->state = ST_CLOSED;
   nbd_internal_fail_all_commands (h, ENOTCONN);
   nbd_internal_close_socket (h);
-  nbd_internal_wake_waiters (h, WAKE_ALL);
 }
 
 void
@@ -143,11 +194,11 @@ nbd_internal_close_socket (struct nbd_handle *h)
   /* shutdown() wakes a thread blocked in poll() on this fd; the close
    * waits until that thread is back, so the fd number cannot be reused
    * while it is still being polled. */
-  shutdown (h->fd, SHUT_RDWR);
+  h->transport->shutdown (h, SHUT_RDWR);
   if (h->poller_active)
     h->deferred_close_fd = h->fd;
   else
-    close (h->fd);
+    h->transport->close (h, h->fd);
   h->fd = -1;
 }
 
@@ -167,6 +218,21 @@ nbd_internal_direction (struct nbd_handle *h)
   default:
     return 0;
   }
+}
+
+/* After NBD_CMD_DISC went out and the last reply came in, all that is left
+ * is the server's EOF (see nbd_internal_disc_idle). */
+bool
+nbd_internal_disc_idle (const struct nbd_handle *h)
+{
+  return h->state == ST_TRANSMISSION && h->disc_sent && h->nr_inflight == 0 &&
+    nbd_internal_between_replies (h);
+}
+
+bool
+nbd_internal_is_shut_down (const struct nbd_handle *h)
+{
+  return h->state == ST_CLOSED || h->state == ST_DEAD;
 }
 
 /* ---- public state queries (lock-free reads, as in libnbd) ------------------ */

@@ -6,27 +6,6 @@
 
 #include "internal.h"
 
-int
-nbd_internal_remember_endpoint (struct nbd_handle *h, int transport, const char *host,
-                                const char *port, uint32_t cid, const char *socket)
-{
-  struct nbd_uri *u = calloc (1, sizeof *u);
-
-  if (!u) return -1;
-  u->transport = transport;
-  u->tls_verify_peer = -1;
-  u->cid = cid;
-  if ((host && !(u->host = strdup (host))) || (port && !(u->port = strdup (port))) ||
-      (socket && !(u->socket = strdup (socket)))) {
-    nbd_internal_free_uri (u);
-    free (u);
-    return -1;
-  }
-  if (h->uri_parts) { nbd_internal_free_uri (h->uri_parts); free (h->uri_parts); }
-  h->uri_parts = u;
-  return 0;
-}
-
 static int
 aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
 {
