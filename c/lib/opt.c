@@ -12,7 +12,8 @@ user_option_done (struct nbd_handle *h)
   return h->opt_done || h->state == ST_DEAD || h->state == ST_CLOSED;
 }
 
-/* Runs one user option to completion; returns its errno-style result. */
+/* Runs one user option to completion: 0 if the server accepted it, -1
+ * with the error set (the server's refusal, or the connection's death). */
 static int
 run_option (struct nbd_handle *h, uint32_t opt)
 {
