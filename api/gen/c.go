@@ -287,7 +287,7 @@ func genWrapper(p func(string, ...any), c api.Call, groups map[string]api.Group)
 	if len(fmts) == 0 {
 		p("    nbd_internal_debug_enter (h, \"%%s\", \"\");\n")
 	} else {
-		p("    nbd_internal_debug_enter (h, \"%s\", %s);\n", strings.Join(fmts, " "), strings.Join(vals, ", "))
+		p("    nbd_internal_debug_enter (h, \" %s\", %s);\n", strings.Join(fmts, " "), strings.Join(vals, ", "))
 	}
 	if c.States != api.Any && c.States != 0 {
 		p("  if (!nbd_internal_check_state (h, %s,\n                                  %q)) {\n    ret = %s;\n    goto out;\n  }\n",

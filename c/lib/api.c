@@ -20,7 +20,7 @@ nbd_set_debug (struct nbd_handle *h, bool debug)
   nbd_internal_set_call ("nbd_set_debug");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "debug=%s", debug ? "true" : "false");
+    nbd_internal_debug_enter (h, " debug=%s", debug ? "true" : "false");
   ret = nbd_unlocked_set_debug (h, debug);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
@@ -52,7 +52,7 @@ nbd_set_debug_callback (struct nbd_handle *h, nbd_debug_callback debug_callback)
   nbd_internal_set_call ("nbd_set_debug_callback");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "debug_callback=%s", debug_callback.callback ? "<fun>" : "<none>");
+    nbd_internal_debug_enter (h, " debug_callback=%s", debug_callback.callback ? "<fun>" : "<none>");
   if (debug_callback.callback == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "debug_callback");
     ret = -1;
@@ -156,7 +156,7 @@ nbd_set_handle_name (struct nbd_handle *h, const char *handle_name)
   nbd_internal_set_call ("nbd_set_handle_name");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "handle_name=%s", nbd_internal_printable_string (handle_name));
+    nbd_internal_debug_enter (h, " handle_name=%s", nbd_internal_printable_string (handle_name));
   if (handle_name == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "handle_name");
     ret = -1;
@@ -194,7 +194,7 @@ nbd_set_private_data (struct nbd_handle *h, uintptr_t private_data)
 
   nbd_internal_set_call ("nbd_set_private_data");
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "private_data=0x%" PRIxPTR "", private_data);
+    nbd_internal_debug_enter (h, " private_data=0x%" PRIxPTR "", private_data);
   ret = nbd_unlocked_set_private_data (h, private_data);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave (h, "0x%" PRIxPTR "", ret);
@@ -223,7 +223,7 @@ nbd_set_export_name (struct nbd_handle *h, const char *export_name)
   nbd_internal_set_call ("nbd_set_export_name");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "export_name=%s", nbd_internal_printable_string (export_name));
+    nbd_internal_debug_enter (h, " export_name=%s", nbd_internal_printable_string (export_name));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED | NBD_STATE_NEGOTIATING,
                                   "newly created, or negotiating")) {
     ret = -1;
@@ -267,7 +267,7 @@ nbd_set_request_block_size (struct nbd_handle *h, bool request)
   nbd_internal_set_call ("nbd_set_request_block_size");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "request=%s", request ? "true" : "false");
+    nbd_internal_debug_enter (h, " request=%s", request ? "true" : "false");
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED | NBD_STATE_NEGOTIATING,
                                   "newly created, or negotiating")) {
     ret = -1;
@@ -306,7 +306,7 @@ nbd_set_full_info (struct nbd_handle *h, bool request)
   nbd_internal_set_call ("nbd_set_full_info");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "request=%s", request ? "true" : "false");
+    nbd_internal_debug_enter (h, " request=%s", request ? "true" : "false");
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED | NBD_STATE_NEGOTIATING,
                                   "newly created, or negotiating")) {
     ret = -1;
@@ -391,7 +391,7 @@ nbd_set_tls (struct nbd_handle *h, int tls)
   nbd_internal_set_call ("nbd_set_tls");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "tls=%d", tls);
+    nbd_internal_debug_enter (h, " tls=%d", tls);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -458,7 +458,7 @@ nbd_set_tls_certificates (struct nbd_handle *h, const char *dir)
   nbd_internal_set_call ("nbd_set_tls_certificates");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "dir=%s", nbd_internal_printable_string (dir));
+    nbd_internal_debug_enter (h, " dir=%s", nbd_internal_printable_string (dir));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -486,7 +486,7 @@ nbd_set_tls_verify_peer (struct nbd_handle *h, bool verify)
   nbd_internal_set_call ("nbd_set_tls_verify_peer");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "verify=%s", verify ? "true" : "false");
+    nbd_internal_debug_enter (h, " verify=%s", verify ? "true" : "false");
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -525,7 +525,7 @@ nbd_set_tls_username (struct nbd_handle *h, const char *username)
   nbd_internal_set_call ("nbd_set_tls_username");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "username=%s", nbd_internal_printable_string (username));
+    nbd_internal_debug_enter (h, " username=%s", nbd_internal_printable_string (username));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -569,7 +569,7 @@ nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename)
   nbd_internal_set_call ("nbd_set_tls_psk_file");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "filename=%s", nbd_internal_printable_string (filename));
+    nbd_internal_debug_enter (h, " filename=%s", nbd_internal_printable_string (filename));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -597,7 +597,7 @@ nbd_set_request_structured_replies (struct nbd_handle *h, bool request)
   nbd_internal_set_call ("nbd_set_request_structured_replies");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "request=%s", request ? "true" : "false");
+    nbd_internal_debug_enter (h, " request=%s", request ? "true" : "false");
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -659,7 +659,7 @@ nbd_set_request_meta_context (struct nbd_handle *h, bool request)
   nbd_internal_set_call ("nbd_set_request_meta_context");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "request=%s", request ? "true" : "false");
+    nbd_internal_debug_enter (h, " request=%s", request ? "true" : "false");
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED | NBD_STATE_NEGOTIATING,
                                   "newly created, or negotiating")) {
     ret = -1;
@@ -698,7 +698,7 @@ nbd_set_handshake_flags (struct nbd_handle *h, uint32_t flags)
   nbd_internal_set_call ("nbd_set_handshake_flags");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "flags=0x%" PRIx32 "", flags);
+    nbd_internal_debug_enter (h, " flags=0x%" PRIx32 "", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -742,7 +742,7 @@ nbd_set_pread_initialize (struct nbd_handle *h, bool request)
   nbd_internal_set_call ("nbd_set_pread_initialize");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "request=%s", request ? "true" : "false");
+    nbd_internal_debug_enter (h, " request=%s", request ? "true" : "false");
   ret = nbd_unlocked_set_pread_initialize (h, request);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
@@ -774,7 +774,7 @@ nbd_set_strict_mode (struct nbd_handle *h, uint32_t flags)
   nbd_internal_set_call ("nbd_set_strict_mode");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "flags=0x%" PRIx32 "", flags);
+    nbd_internal_debug_enter (h, " flags=0x%" PRIx32 "", flags);
   if ((flags & ~LIBNBD_STRICT_MASK) != 0) {
     set_error (EINVAL, "%s: invalid value for flag: 0x%" PRIx32, "flags", flags);
     ret = -1;
@@ -813,7 +813,7 @@ nbd_set_opt_mode (struct nbd_handle *h, bool enable)
   nbd_internal_set_call ("nbd_set_opt_mode");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "enable=%s", enable ? "true" : "false");
+    nbd_internal_debug_enter (h, " enable=%s", enable ? "true" : "false");
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -898,7 +898,7 @@ nbd_opt_list (struct nbd_handle *h, nbd_list_callback list_callback)
   nbd_internal_set_call ("nbd_opt_list");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "list_callback=%s", list_callback.callback ? "<fun>" : "<none>");
+    nbd_internal_debug_enter (h, " list_callback=%s", list_callback.callback ? "<fun>" : "<none>");
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
                                   "negotiating")) {
     ret = -1;
@@ -950,7 +950,7 @@ nbd_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback context_ca
   nbd_internal_set_call ("nbd_opt_list_meta_context");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "context_callback=%s", context_callback.callback ? "<fun>" : "<none>");
+    nbd_internal_debug_enter (h, " context_callback=%s", context_callback.callback ? "<fun>" : "<none>");
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
                                   "negotiating")) {
     ret = -1;
@@ -979,7 +979,7 @@ nbd_add_meta_context (struct nbd_handle *h, const char *name)
   nbd_internal_set_call ("nbd_add_meta_context");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "name=%s", nbd_internal_printable_string (name));
+    nbd_internal_debug_enter (h, " name=%s", nbd_internal_printable_string (name));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED | NBD_STATE_NEGOTIATING,
                                   "newly created, or negotiating")) {
     ret = -1;
@@ -1023,7 +1023,7 @@ nbd_get_meta_context (struct nbd_handle *h, size_t i)
   nbd_internal_set_call ("nbd_get_meta_context");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "i=%zu", i);
+    nbd_internal_debug_enter (h, " i=%zu", i);
   ret = nbd_unlocked_get_meta_context (h, i);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_str (h, ret);
@@ -1062,7 +1062,7 @@ nbd_set_uri_allow_transports (struct nbd_handle *h, uint32_t mask)
   nbd_internal_set_call ("nbd_set_uri_allow_transports");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "mask=0x%" PRIx32 "", mask);
+    nbd_internal_debug_enter (h, " mask=0x%" PRIx32 "", mask);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1090,7 +1090,7 @@ nbd_set_uri_allow_tls (struct nbd_handle *h, int tls)
   nbd_internal_set_call ("nbd_set_uri_allow_tls");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "tls=%d", tls);
+    nbd_internal_debug_enter (h, " tls=%d", tls);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1118,7 +1118,7 @@ nbd_set_uri_allow_local_file (struct nbd_handle *h, bool allow)
   nbd_internal_set_call ("nbd_set_uri_allow_local_file");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "allow=%s", allow ? "true" : "false");
+    nbd_internal_debug_enter (h, " allow=%s", allow ? "true" : "false");
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1141,7 +1141,7 @@ nbd_connect_uri (struct nbd_handle *h, const char *uri)
   nbd_internal_set_call ("nbd_connect_uri");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "uri=%s", nbd_internal_printable_string (uri));
+    nbd_internal_debug_enter (h, " uri=%s", nbd_internal_printable_string (uri));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1169,7 +1169,7 @@ nbd_connect_unix (struct nbd_handle *h, const char *unixsocket)
   nbd_internal_set_call ("nbd_connect_unix");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "unixsocket=%s", nbd_internal_printable_string (unixsocket));
+    nbd_internal_debug_enter (h, " unixsocket=%s", nbd_internal_printable_string (unixsocket));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1197,7 +1197,7 @@ nbd_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
   nbd_internal_set_call ("nbd_connect_vsock");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "cid=%" PRIu32 " port=%" PRIu32 "", cid, port);
+    nbd_internal_debug_enter (h, " cid=%" PRIu32 " port=%" PRIu32 "", cid, port);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1220,7 +1220,7 @@ nbd_connect_tcp (struct nbd_handle *h, const char *hostname, const char *port)
   nbd_internal_set_call ("nbd_connect_tcp");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "hostname=%s port=%s", nbd_internal_printable_string (hostname), nbd_internal_printable_string (port));
+    nbd_internal_debug_enter (h, " hostname=%s port=%s", nbd_internal_printable_string (hostname), nbd_internal_printable_string (port));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1253,7 +1253,7 @@ nbd_connect_socket (struct nbd_handle *h, int sock)
   nbd_internal_set_call ("nbd_connect_socket");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "sock=%d", sock);
+    nbd_internal_debug_enter (h, " sock=%d", sock);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1276,7 +1276,7 @@ nbd_connect_command (struct nbd_handle *h, char **argv)
   nbd_internal_set_call ("nbd_connect_command");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "argv=%s", nbd_internal_printable_list (argv));
+    nbd_internal_debug_enter (h, " argv=%s", nbd_internal_printable_list (argv));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1304,7 +1304,7 @@ nbd_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
   nbd_internal_set_call ("nbd_connect_systemd_socket_activation");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "argv=%s", nbd_internal_printable_list (argv));
+    nbd_internal_debug_enter (h, " argv=%s", nbd_internal_printable_list (argv));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1332,7 +1332,7 @@ nbd_set_socket_activation_name (struct nbd_handle *h, const char *socket_name)
   nbd_internal_set_call ("nbd_set_socket_activation_name");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "socket_name=%s", nbd_internal_printable_string (socket_name));
+    nbd_internal_debug_enter (h, " socket_name=%s", nbd_internal_printable_string (socket_name));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -1606,7 +1606,7 @@ nbd_can_meta_context (struct nbd_handle *h, const char *metacontext)
   nbd_internal_set_call ("nbd_can_meta_context");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "metacontext=%s", nbd_internal_printable_string (metacontext));
+    nbd_internal_debug_enter (h, " metacontext=%s", nbd_internal_printable_string (metacontext));
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING | NBD_STATE_CONNECTED | NBD_STATE_CLOSED,
                                   "negotiating, or connected with the server, or shut down")) {
     ret = -1;
@@ -1680,7 +1680,7 @@ nbd_get_block_size (struct nbd_handle *h, int size_type)
   nbd_internal_set_call ("nbd_get_block_size");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "size_type=%d", size_type);
+    nbd_internal_debug_enter (h, " size_type=%d", size_type);
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING | NBD_STATE_CONNECTED | NBD_STATE_CLOSED,
                                   "negotiating, or connected with the server, or shut down")) {
     ret = -1;
@@ -1708,7 +1708,7 @@ nbd_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, uint3
   nbd_internal_set_call ("nbd_pread");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "buf=<buf> count=%zu offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
+    nbd_internal_debug_enter (h, " buf=<buf> count=%zu offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -1744,7 +1744,7 @@ nbd_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t of
   nbd_internal_set_call ("nbd_pread_structured");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "buf=<buf> count=%zu offset=%" PRIu64 " chunk_callback=%s flags=0x%" PRIx32 "", count, offset, chunk_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " buf=<buf> count=%zu offset=%" PRIu64 " chunk_callback=%s flags=0x%" PRIx32 "", count, offset, chunk_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -1786,7 +1786,7 @@ nbd_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset
   nbd_internal_set_call ("nbd_pwrite");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "buf=<buf> count=%zu offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
+    nbd_internal_debug_enter (h, " buf=<buf> count=%zu offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -1820,7 +1820,7 @@ nbd_shutdown (struct nbd_handle *h, uint32_t flags)
   nbd_internal_set_call ("nbd_shutdown");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "flags=0x%" PRIx32 "", flags);
+    nbd_internal_debug_enter (h, " flags=0x%" PRIx32 "", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING | NBD_STATE_CONNECTED,
                                   "negotiating, or connected with the server")) {
     ret = -1;
@@ -1848,7 +1848,7 @@ nbd_flush (struct nbd_handle *h, uint32_t flags)
   nbd_internal_set_call ("nbd_flush");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "flags=0x%" PRIx32 "", flags);
+    nbd_internal_debug_enter (h, " flags=0x%" PRIx32 "", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -1877,7 +1877,7 @@ nbd_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
   nbd_internal_set_call ("nbd_trim");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "count=%" PRIu64 " offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -1906,7 +1906,7 @@ nbd_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags
   nbd_internal_set_call ("nbd_cache");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "count=%" PRIu64 " offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -1935,7 +1935,7 @@ nbd_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
   nbd_internal_set_call ("nbd_zero");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "count=%" PRIu64 " offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " flags=0x%" PRIx32 "", count, offset, flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -1964,7 +1964,7 @@ nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_ext
   nbd_internal_set_call ("nbd_block_status");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "count=%" PRIu64 " offset=%" PRIu64 " extent_callback=%s flags=0x%" PRIx32 "", count, offset, extent_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " extent_callback=%s flags=0x%" PRIx32 "", count, offset, extent_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -1999,7 +1999,7 @@ nbd_poll (struct nbd_handle *h, int timeout)
   nbd_internal_set_call ("nbd_poll");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "timeout=%d", timeout);
+    nbd_internal_debug_enter (h, " timeout=%d", timeout);
   ret = nbd_unlocked_poll (h, timeout);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
@@ -2015,7 +2015,7 @@ nbd_poll2 (struct nbd_handle *h, int fd, int timeout)
   nbd_internal_set_call ("nbd_poll2");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "fd=%d timeout=%d", fd, timeout);
+    nbd_internal_debug_enter (h, " fd=%d timeout=%d", fd, timeout);
   ret = nbd_unlocked_poll2 (h, fd, timeout);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
@@ -2031,7 +2031,7 @@ nbd_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t ad
   nbd_internal_set_call ("nbd_aio_connect");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "addr=<sockaddr> addrlen=%u", (unsigned) addrlen);
+    nbd_internal_debug_enter (h, " addr=<sockaddr> addrlen=%u", (unsigned) addrlen);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -2059,7 +2059,7 @@ nbd_aio_connect_uri (struct nbd_handle *h, const char *uri)
   nbd_internal_set_call ("nbd_aio_connect_uri");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "uri=%s", nbd_internal_printable_string (uri));
+    nbd_internal_debug_enter (h, " uri=%s", nbd_internal_printable_string (uri));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -2087,7 +2087,7 @@ nbd_aio_connect_unix (struct nbd_handle *h, const char *unixsocket)
   nbd_internal_set_call ("nbd_aio_connect_unix");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "unixsocket=%s", nbd_internal_printable_string (unixsocket));
+    nbd_internal_debug_enter (h, " unixsocket=%s", nbd_internal_printable_string (unixsocket));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -2115,7 +2115,7 @@ nbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
   nbd_internal_set_call ("nbd_aio_connect_vsock");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "cid=%" PRIu32 " port=%" PRIu32 "", cid, port);
+    nbd_internal_debug_enter (h, " cid=%" PRIu32 " port=%" PRIu32 "", cid, port);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -2138,7 +2138,7 @@ nbd_aio_connect_tcp (struct nbd_handle *h, const char *hostname, const char *por
   nbd_internal_set_call ("nbd_aio_connect_tcp");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "hostname=%s port=%s", nbd_internal_printable_string (hostname), nbd_internal_printable_string (port));
+    nbd_internal_debug_enter (h, " hostname=%s port=%s", nbd_internal_printable_string (hostname), nbd_internal_printable_string (port));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -2171,7 +2171,7 @@ nbd_aio_connect_socket (struct nbd_handle *h, int sock)
   nbd_internal_set_call ("nbd_aio_connect_socket");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "sock=%d", sock);
+    nbd_internal_debug_enter (h, " sock=%d", sock);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -2194,7 +2194,7 @@ nbd_aio_connect_command (struct nbd_handle *h, char **argv)
   nbd_internal_set_call ("nbd_aio_connect_command");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "argv=%s", nbd_internal_printable_list (argv));
+    nbd_internal_debug_enter (h, " argv=%s", nbd_internal_printable_list (argv));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -2222,7 +2222,7 @@ nbd_aio_connect_systemd_socket_activation (struct nbd_handle *h, char **argv)
   nbd_internal_set_call ("nbd_aio_connect_systemd_socket_activation");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "argv=%s", nbd_internal_printable_list (argv));
+    nbd_internal_debug_enter (h, " argv=%s", nbd_internal_printable_list (argv));
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;
@@ -2250,7 +2250,7 @@ nbd_aio_opt_go (struct nbd_handle *h, nbd_completion_callback completion_callbac
   nbd_internal_set_call ("nbd_aio_opt_go");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "completion_callback=%s", completion_callback.callback ? "<fun>" : "<none>");
+    nbd_internal_debug_enter (h, " completion_callback=%s", completion_callback.callback ? "<fun>" : "<none>");
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
                                   "negotiating")) {
     ret = -1;
@@ -2297,7 +2297,7 @@ nbd_aio_opt_list (struct nbd_handle *h, nbd_list_callback list_callback, nbd_com
   nbd_internal_set_call ("nbd_aio_opt_list");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "list_callback=%s completion_callback=%s", list_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>");
+    nbd_internal_debug_enter (h, " list_callback=%s completion_callback=%s", list_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>");
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
                                   "negotiating")) {
     ret = -1;
@@ -2327,7 +2327,7 @@ nbd_aio_opt_info (struct nbd_handle *h, nbd_completion_callback completion_callb
   nbd_internal_set_call ("nbd_aio_opt_info");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "completion_callback=%s", completion_callback.callback ? "<fun>" : "<none>");
+    nbd_internal_debug_enter (h, " completion_callback=%s", completion_callback.callback ? "<fun>" : "<none>");
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
                                   "negotiating")) {
     ret = -1;
@@ -2351,7 +2351,7 @@ nbd_aio_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback contex
   nbd_internal_set_call ("nbd_aio_opt_list_meta_context");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "context_callback=%s completion_callback=%s", context_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>");
+    nbd_internal_debug_enter (h, " context_callback=%s completion_callback=%s", context_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>");
   if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
                                   "negotiating")) {
     ret = -1;
@@ -2381,7 +2381,7 @@ nbd_aio_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, n
   nbd_internal_set_call ("nbd_aio_pread");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "buf=<buf> count=%zu offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " buf=<buf> count=%zu offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2418,7 +2418,7 @@ nbd_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_
   nbd_internal_set_call ("nbd_aio_pread_structured");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "buf=<buf> count=%zu offset=%" PRIu64 " chunk_callback=%s completion_callback=%s flags=0x%" PRIx32 "", count, offset, chunk_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " buf=<buf> count=%zu offset=%" PRIu64 " chunk_callback=%s completion_callback=%s flags=0x%" PRIx32 "", count, offset, chunk_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2461,7 +2461,7 @@ nbd_aio_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t of
   nbd_internal_set_call ("nbd_aio_pwrite");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "buf=<buf> count=%zu offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " buf=<buf> count=%zu offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2496,7 +2496,7 @@ nbd_aio_disconnect (struct nbd_handle *h, uint32_t flags)
   nbd_internal_set_call ("nbd_aio_disconnect");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "flags=0x%" PRIx32 "", flags);
+    nbd_internal_debug_enter (h, " flags=0x%" PRIx32 "", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2524,7 +2524,7 @@ nbd_aio_flush (struct nbd_handle *h, nbd_completion_callback completion_callback
   nbd_internal_set_call ("nbd_aio_flush");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "completion_callback=%s flags=0x%" PRIx32 "", completion_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " completion_callback=%s flags=0x%" PRIx32 "", completion_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2554,7 +2554,7 @@ nbd_aio_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_complet
   nbd_internal_set_call ("nbd_aio_trim");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "count=%" PRIu64 " offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2584,7 +2584,7 @@ nbd_aio_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_comple
   nbd_internal_set_call ("nbd_aio_cache");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "count=%" PRIu64 " offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2614,7 +2614,7 @@ nbd_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_complet
   nbd_internal_set_call ("nbd_aio_zero");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "count=%" PRIu64 " offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " completion_callback=%s flags=0x%" PRIx32 "", count, offset, completion_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2644,7 +2644,7 @@ nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd
   nbd_internal_set_call ("nbd_aio_block_status");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "count=%" PRIu64 " offset=%" PRIu64 " extent_callback=%s completion_callback=%s flags=0x%" PRIx32 "", count, offset, extent_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>", flags);
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " extent_callback=%s completion_callback=%s flags=0x%" PRIx32 "", count, offset, extent_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>", flags);
   if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
                                   "connected with the server")) {
     ret = -1;
@@ -2840,7 +2840,7 @@ nbd_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
   nbd_internal_set_call ("nbd_aio_command_completed");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "cookie=%" PRIu64 "", cookie);
+    nbd_internal_debug_enter (h, " cookie=%" PRIu64 "", cookie);
   ret = nbd_unlocked_aio_command_completed (h, cookie);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
@@ -2939,7 +2939,7 @@ nbd_kill_subprocess (struct nbd_handle *h, int signum)
   nbd_internal_set_call ("nbd_kill_subprocess");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "signum=%d", signum);
+    nbd_internal_debug_enter (h, " signum=%d", signum);
   ret = nbd_unlocked_kill_subprocess (h, signum);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
@@ -3036,7 +3036,7 @@ nbd_is_uri (struct nbd_handle *h, const char *uri)
   nbd_internal_set_call ("nbd_is_uri");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "uri=%s", nbd_internal_printable_string (uri));
+    nbd_internal_debug_enter (h, " uri=%s", nbd_internal_printable_string (uri));
   if (uri == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "uri");
     ret = -1;
@@ -3059,7 +3059,7 @@ nbd_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addrle
   nbd_internal_set_call ("nbd_connect");
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_enter (h, "addr=<sockaddr> addrlen=%u", (unsigned) addrlen);
+    nbd_internal_debug_enter (h, " addr=<sockaddr> addrlen=%u", (unsigned) addrlen);
   if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
                                   "newly created")) {
     ret = -1;

@@ -94,7 +94,8 @@ nbd_internal_debug (struct nbd_handle *h, const char *fmt, ...)
 
 /* ---- call tracing (LIBNBD_DEBUG=1 or nbd_set_debug) ------------------------
  * The generated wrappers in api.c call these on entry and exit of every
- * call while debugging is on. */
+ * call while debugging is on ("enter: name=value ...", "leave: ret=..." or
+ * "leave: error=..."). */
 static void
 trace (struct nbd_handle *h, const char *prefix, const char *fmt, va_list ap)
 {
@@ -111,7 +112,7 @@ nbd_internal_debug_enter (struct nbd_handle *h, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  trace (h, "enter: ", fmt, ap);
+  trace (h, "enter:", fmt, ap);
   va_end (ap);
 }
 
