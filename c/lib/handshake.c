@@ -270,6 +270,11 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
     return;
 
   case NBD_OPT_LIST:
+    /* As libnbd: a server that will not list its exports (whatever error
+     * it gave) means listing is not supported. */
+    nbd_internal_set_state (h, ST_NEGOTIATING);
+    finish_user_option (h, err ? ENOTSUP : 0, msg);
+    return;
   case NBD_OPT_LIST_META_CONTEXT:
     nbd_internal_set_state (h, ST_NEGOTIATING);
     finish_user_option (h, err, msg);

@@ -135,6 +135,34 @@ test_opt_list_info_go (void)
   h_stop (&srv);
 }
 
+/* A server that refuses NBD_OPT_LIST (here with an error reply from
+ * nbdkit's exportname-list=error): the list call fails with ENOTSUP, the
+ * callback's free still runs once, and the handle stays negotiating. */
+static void
+test_opt_list_refused (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  struct names l = { 0 };
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "--filter=exportname", "memory", "1M",
+                                       "exportname-list=error", NULL), 0);
+  h = nbd_create ();
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  H_ASSERT_OK (nbd_set_opt_mode (h, true));
+  H_ASSERT_OK (nbd_connect_unix (h, srv.sock));
+  H_ASSERT_ERR (nbd_opt_list (h, (nbd_list_callback) { .callback = list_cb,
+                                                      .user_data = &l,
+                                                      .free = list_free }),
+                ENOTSUP);
+  CU_ASSERT (strncmp (nbd_get_error (), "nbd_opt_list: ", 14) == 0);
+  CU_ASSERT_EQUAL (l.frees, 1);
+  CU_ASSERT_EQUAL (nbd_aio_is_negotiating (h), 1);
+  H_ASSERT_OK (nbd_opt_abort (h));
+  nbd_close (h);
+  h_stop (&srv);
+}
+
 static void
 test_negotiating_details (void)
 {
@@ -303,6 +331,7 @@ main (void)
   if (s == NULL)
     return h_cunit_fail ();
   H_ADD_TEST (s, test_opt_list_info_go);
+  H_ADD_TEST (s, test_opt_list_refused);
   H_ADD_TEST (s, test_negotiating_details);
   H_ADD_TEST (s, test_opt_abort);
   H_ADD_TEST (s, test_request_limits);
