@@ -279,7 +279,7 @@ var Calls = []Call{
 		Go: Go{Method: "AddMetaContext"}},
 	{Name: "get_nr_meta_contexts", Version: "1.6", Ret: RSizeT, States: Any,
 		Impl: "opt.c",
-		Go:   Go{Method: "NrMetaContexts"}},
+		Go:   Go{Method: "NumMetaContexts"}},
 	{Name: "get_meta_context", Version: "1.6", Ret: RString, States: Any,
 		Impl: "opt.c",
 		Args: []Arg{
@@ -570,10 +570,10 @@ var Calls = []Call{
 		Args: []Arg{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 		},
-		Go: Go{Method: "AioOptGo"}},
+		Go: Go{None: "OptGo covers it: it waits for the reply in the calling goroutine, and Close interrupts it"}},
 	{Name: "aio_opt_abort", Version: "1.4", Ret: RErr, States: Negotiating,
 		Impl: "opt.c",
-		Go:   Go{Method: "AioOptAbort"}},
+		Go:   Go{None: "OptAbort covers it: it waits for the reply in the calling goroutine, and Close interrupts it"}},
 	{Name: "aio_opt_starttls", Version: "1.16", Ret: RErr, States: Negotiating,
 		Pending: "libnbd 1.16-1.22 call: see the libnbd 1.22 issue",
 		Args: []Arg{
@@ -598,20 +598,20 @@ var Calls = []Call{
 			{Name: "list_callback", Kind: Closure, Type: "list"},
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 		},
-		Go: Go{Method: "AioOptList"}},
+		Go: Go{None: "OptList covers it: it waits for the reply in the calling goroutine, and Close interrupts it"}},
 	{Name: "aio_opt_info", Version: "1.4", Ret: RErr, States: Negotiating,
 		Impl: "opt.c",
 		Args: []Arg{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 		},
-		Go: Go{Method: "AioOptInfo"}},
+		Go: Go{None: "OptInfo covers it: it waits for the reply in the calling goroutine, and Close interrupts it"}},
 	{Name: "aio_opt_list_meta_context", Version: "1.6", Ret: RInt, States: Negotiating,
 		Impl: "opt.c",
 		Args: []Arg{
 			{Name: "context_callback", Kind: Closure, Type: "context"},
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 		},
-		Go: Go{Method: "AioOptListMetaContext"}},
+		Go: Go{None: "OptListMetaContext covers it: it waits for the reply in the calling goroutine, and Close interrupts it"}},
 	{Name: "aio_opt_list_meta_context_queries", Version: "1.16", Ret: RInt, States: Negotiating,
 		Pending: "libnbd 1.16-1.22 call: see the libnbd 1.22 issue",
 		Args: []Arg{
@@ -643,7 +643,7 @@ var Calls = []Call{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 			{Name: "flags", Kind: Flags, Type: "CMD_FLAG", Optional: true},
 		},
-		Go: Go{Method: "AioPread"}},
+		Go: Go{None: "Read covers it: calls from many goroutines are pipelined, and a context bounds the wait"}},
 	{Name: "aio_pread_structured", Version: "1.0", Ret: RCookie, States: Connected,
 		Impl: "commands.c",
 		Args: []Arg{
@@ -653,7 +653,7 @@ var Calls = []Call{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 			{Name: "flags", Kind: Flags, Type: "CMD_FLAG", Optional: true, Allowed: []string{"DF"}},
 		},
-		Go: Go{Method: "AioPreadStructured"}},
+		Go: Go{None: "Read reports holes as zeroes; see BlockStatus"}},
 	{Name: "aio_pwrite", Version: "1.0", Ret: RCookie, States: Connected,
 		Impl: "commands.c",
 		Args: []Arg{
@@ -662,7 +662,7 @@ var Calls = []Call{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 			{Name: "flags", Kind: Flags, Type: "CMD_FLAG", Optional: true, Allowed: []string{"FUA"}},
 		},
-		Go: Go{Method: "AioPwrite"}},
+		Go: Go{None: "Write covers it: calls from many goroutines are pipelined, and a context bounds the wait"}},
 	{Name: "aio_disconnect", Version: "1.0", Ret: RErr, States: Connected,
 		Impl: "commands.c",
 		Args: []Arg{
@@ -675,7 +675,7 @@ var Calls = []Call{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 			{Name: "flags", Kind: Flags, Type: "CMD_FLAG", Optional: true},
 		},
-		Go: Go{Method: "AioFlush"}},
+		Go: Go{None: "Flush covers it: calls from many goroutines are pipelined, and a context bounds the wait"}},
 	{Name: "aio_trim", Version: "1.0", Ret: RCookie, States: Connected,
 		Impl: "commands.c",
 		Args: []Arg{
@@ -684,7 +684,7 @@ var Calls = []Call{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 			{Name: "flags", Kind: Flags, Type: "CMD_FLAG", Optional: true, Allowed: []string{"FUA"}},
 		},
-		Go: Go{Method: "AioTrim"}},
+		Go: Go{None: "Trim covers it: calls from many goroutines are pipelined, and a context bounds the wait"}},
 	{Name: "aio_cache", Version: "1.0", Ret: RCookie, States: Connected,
 		Impl: "commands.c",
 		Args: []Arg{
@@ -693,7 +693,7 @@ var Calls = []Call{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 			{Name: "flags", Kind: Flags, Type: "CMD_FLAG", Optional: true},
 		},
-		Go: Go{Method: "AioCache"}},
+		Go: Go{None: "Cache covers it: calls from many goroutines are pipelined, and a context bounds the wait"}},
 	{Name: "aio_zero", Version: "1.0", Ret: RCookie, States: Connected,
 		Impl: "commands.c",
 		Args: []Arg{
@@ -702,7 +702,7 @@ var Calls = []Call{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 			{Name: "flags", Kind: Flags, Type: "CMD_FLAG", Optional: true, Allowed: []string{"FUA", "NO_HOLE", "FAST_ZERO"}},
 		},
-		Go: Go{Method: "AioZero"}},
+		Go: Go{None: "Zero covers it: calls from many goroutines are pipelined, and a context bounds the wait"}},
 	{Name: "aio_block_status", Version: "1.0", Ret: RCookie, States: Connected,
 		Impl: "commands.c",
 		Args: []Arg{
@@ -712,7 +712,7 @@ var Calls = []Call{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 			{Name: "flags", Kind: Flags, Type: "CMD_FLAG", Optional: true, Allowed: []string{"REQ_ONE"}},
 		},
-		Go: Go{Method: "AioBlockStatus"}},
+		Go: Go{None: "BlockStatus covers it: calls from many goroutines are pipelined, and a context bounds the wait"}},
 	{Name: "aio_block_status_64", Version: "1.18", Ret: RCookie, States: Connected,
 		Pending: "libnbd 1.16-1.22 call: see the libnbd 1.22 issue",
 		Args: []Arg{
@@ -787,7 +787,7 @@ var Calls = []Call{
 		Go: Go{Method: "PackageName"}},
 	{Name: "get_version", Version: "1.0", Ret: RStaticString, States: Any,
 		NoLock: true, NoError: true, Impl: "handle.c",
-		Go: Go{Method: "PackageVersion", Manual: true, File: "info.go"}},
+		Go: Go{Method: "PackageVersion"}},
 	{Name: "kill_subprocess", Version: "1.0", Ret: RErr, States: Any,
 		Impl: "connect.c",
 		Args: []Arg{

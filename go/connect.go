@@ -97,7 +97,10 @@ func (h *Handle) AioConnectUnix(path string) error {
 }
 
 func (h *Handle) connectUnix(op, path string, run connectRunner) error {
-	cp := C.CString(path)
+	cp, err := cString(op, path)
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cp))
 	return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		return C.gonbd_aio_connect_unix(c, cp, e)
@@ -115,8 +118,15 @@ func (h *Handle) AioConnectTCP(host, port string) error {
 }
 
 func (h *Handle) connectTCP(op, host, port string, run connectRunner) error {
-	ch, cp := C.CString(host), C.CString(port)
+	ch, err := cString(op, host)
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(ch))
+	cp, err := cString(op, port)
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cp))
 	return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		return C.gonbd_aio_connect_tcp(c, ch, cp, e)
@@ -152,7 +162,10 @@ func (h *Handle) AioConnectURI(uri string) error {
 }
 
 func (h *Handle) connectURI(op, uri string, run connectRunner) error {
-	cu := C.CString(uri)
+	cu, err := cString(op, uri)
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cu))
 	return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		return C.gonbd_aio_connect_uri(c, cu, e)
@@ -174,7 +187,7 @@ func (h *Handle) ConnectCommand(argv ...string) error {
 // "memory", "1M").
 func (h *Handle) ConnectSystemdSocketActivation(argv ...string) error {
 	return h.connectArgv("ConnectSystemdSocketActivation", argv, func(c *C.struct_nbd_handle, a **C.char, e *C.struct_gonbd_err) C.int {
-		return C.gonbd_aio_connect_systemd(c, a, e)
+		return C.gonbd_aio_connect_systemd_socket_activation(c, a, e)
 	})
 }
 
@@ -183,27 +196,29 @@ func (h *Handle) connectArgv(op string, argv []string, call func(*C.struct_nbd_h
 		return &Error{Op: op, Errno: syscall.EINVAL, Msg: "empty argv"}
 	}
 	// argv lives in C memory: an array of C strings, NULL-terminated.
-	ptrSize := C.size_t(unsafe.Sizeof((*C.char)(nil)))
-	arr := unsafe.Slice((**C.char)(C.calloc(C.size_t(len(argv)+1), ptrSize)), len(argv)+1)
-	for i, a := range argv {
-		arr[i] = C.CString(a)
+	arr, err := cStringList(op, argv)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		for _, p := range arr {
-			C.free(unsafe.Pointer(p))
-		}
-		C.free(unsafe.Pointer(&arr[0]))
-	}()
+	defer freeCStringList(arr)
 	return h.connect(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
-		return call(c, &arr[0], e)
+		return call(c, arr, e)
 	})
 }
 
 // KillSubprocess sends sig to the server subprocess started by
-// ConnectCommand or ConnectSystemdSocketActivation (0 means SIGTERM) and
-// waits for it to exit. It fails with ESRCH if there is no subprocess.
+// ConnectCommand or ConnectSystemdSocketActivation (0 means SIGTERM),
+// as nbd_kill_subprocess does. It does not wait for the process to exit:
+// Close reaps it. It fails with ESRCH if there is no subprocess.
 func (h *Handle) KillSubprocess(sig syscall.Signal) error {
-	return h.setInt("KillSubprocess", C.GONBD_KILL_SUBPROCESS, int64(sig))
+	const op = "KillSubprocess"
+	return h.withC(op, func(c *C.struct_nbd_handle) error {
+		var e C.struct_gonbd_err
+		if C.gonbd_kill_subprocess(c, C.int(sig), &e) == -1 {
+			return cerr(op, &e)
+		}
+		return nil
+	})
 }
 
 // ConnectAddr connects to a server address: a *net.UnixAddr (a name
@@ -224,7 +239,10 @@ func (h *Handle) connectAddr(op string, addr net.Addr, run connectRunner) error 
 		if a == nil || (a.Net != "" && a.Net != "unix") {
 			return &Error{Op: op, Errno: syscall.EINVAL, Msg: "only stream (\"unix\") Unix sockets are supported"}
 		}
-		cp := C.CString(a.Name)
+		cp, err := cString(op, a.Name)
+		if err != nil {
+			return err
+		}
 		defer C.free(unsafe.Pointer(cp))
 		n := C.size_t(len(a.Name))
 		return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
@@ -290,9 +308,14 @@ func (h *Handle) ConnectConn(conn syscall.Conn) error {
 
 func (h *Handle) connectRaw(op string, rc syscall.RawConn) error {
 	// Refuse early on a used handle so no descriptor is duplicated.
-	if ok, err := h.getBool(op, C.GONBD_AIO_IS_CREATED); err != nil {
+	var created bool
+	if err := h.withC(op, func(c *C.struct_nbd_handle) error {
+		created = C.gonbd_aio_is_created(c) != 0
+		return nil
+	}); err != nil {
 		return err
-	} else if !ok {
+	}
+	if !created {
 		return &Error{Op: op, Errno: syscall.EINVAL, Msg: "invalid state: the handle must be newly created"}
 	}
 	nfd := -1

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +24,11 @@ import (
 //
 // Close releases the handle. A finalizer closes a Handle that became
 // unreachable without Close, but relying on it is a bug: call Close.
+//
+// After Close (and on a nil *Handle) every method that can fail returns
+// an error matching ErrClosed; methods of calls that cannot fail, such as
+// AioIsReady or Debug, return the zero value, except AioIsClosed, which
+// returns true.
 type Handle struct {
 	s *state // everything background goroutines need (so Handle itself can be finalized)
 }
@@ -274,6 +280,55 @@ func (s *state) withC(op string, f func(c *C.struct_nbd_handle) error) error {
 	return f(s.c)
 }
 
+// withC is s.withC for a method of h: a nil or closed h is an error
+// matching ErrClosed, and h stays reachable (so its finalizer cannot run)
+// until f has returned.
+func (h *Handle) withC(op string, f func(c *C.struct_nbd_handle) error) error {
+	if h == nil || h.s == nil {
+		return closedError(op)
+	}
+	err := h.s.withC(op, f)
+	runtime.KeepAlive(h)
+	return err
+}
+
+// cString copies s to C memory (free it with C.free). A string with a
+// NUL byte cannot be passed to C without being cut short, so it is
+// refused with EINVAL.
+func cString(op, s string) (*C.char, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, &Error{Op: op, Errno: syscall.EINVAL, Msg: "a string argument contains a NUL byte"}
+	}
+	return C.CString(s), nil
+}
+
+// cStringList copies list to a NULL-terminated array of C strings in C
+// memory (free it with freeCStringList); like cString it refuses NUL bytes.
+func cStringList(op string, list []string) (**C.char, error) {
+	for _, s := range list {
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, &Error{Op: op, Errno: syscall.EINVAL, Msg: "a string argument contains a NUL byte"}
+		}
+	}
+	ptrSize := C.size_t(unsafe.Sizeof((*C.char)(nil)))
+	p := (**C.char)(C.calloc(C.size_t(len(list)+1), ptrSize))
+	if p == nil {
+		return nil, &Error{Op: op, Errno: syscall.ENOMEM, Msg: "out of memory"}
+	}
+	arr := unsafe.Slice(p, len(list)+1)
+	for i, s := range list {
+		arr[i] = C.CString(s)
+	}
+	return p, nil
+}
+
+func freeCStringList(p **C.char) {
+	for q := p; *q != nil; q = (**C.char)(unsafe.Add(unsafe.Pointer(q), unsafe.Sizeof(*q))) {
+		C.free(unsafe.Pointer(*q))
+	}
+	C.free(unsafe.Pointer(p))
+}
+
 const (
 	pumpOther  = iota // a submitter or Shutdown
 	pumpLeader        // the goroutine holding the leadership token
@@ -475,14 +530,13 @@ func (s *state) step(op string, opt bool) (st stepState, ok bool) {
 // records the size, dups the socket, starts the writer and hands out
 // the leadership token. Called once, by the connector or by OptGo.
 func (s *state) goLive() {
-	s.cmu.RLock()
-	if s.c != nil {
+	s.withC("connection", func(c *C.struct_nbd_handle) error {
 		var e C.struct_gonbd_err
-		if sz := C.gonbd_get_int(s.c, C.GONBD_GET_SIZE, &e); sz >= 0 {
+		if sz := C.gonbd_get_size(c, &e); sz >= 0 {
 			s.size.Store(int64(sz))
 		}
-	}
-	s.cmu.RUnlock()
+		return nil
+	})
 
 	pf, err := s.pollFile()
 	if err != nil {

@@ -26,27 +26,6 @@ import (
 // C with a short timeout, so Close interrupts it). Results are gathered
 // by C callbacks into C memory; no C code calls into Go.
 
-// SetOptMode controls whether connecting stops in the negotiating state
-// (see OptGo). It must be called before connecting.
-func (h *Handle) SetOptMode(on bool) error {
-	return h.setInt("SetOptMode", C.GONBD_SET_OPT_MODE, b2i(on))
-}
-
-// OptMode reports whether option mode is on.
-func (h *Handle) OptMode() (bool, error) { return h.getBool("OptMode", C.GONBD_GET_OPT_MODE) }
-
-// FullInfo reports the SetFullInfo setting.
-func (h *Handle) FullInfo() (bool, error) { return h.getBool("FullInfo", C.GONBD_GET_FULL_INFO) }
-
-// RequestBlockSize reports the SetRequestBlockSize setting.
-func (h *Handle) RequestBlockSize() (bool, error) {
-	return h.getBool("RequestBlockSize", C.GONBD_GET_REQUEST_BLOCK_SIZE)
-}
-
-// AioIsNegotiating reports whether the handle is in option mode waiting
-// for an Opt* call (or running one).
-func (h *Handle) AioIsNegotiating() bool { return h.state(C.GONBD_AIO_IS_NEGOTIATING) }
-
 // Export is one entry of the server's export list (OptList).
 type Export struct {
 	Name        string

@@ -11,9 +11,8 @@
 
 #include "shim.h"
 
-/* Fills e with errnum and msg (truncated); returns -1. */
-static int
-fail (struct gonbd_err *e, int errnum, const char *msg)
+int
+gonbd_fail (struct gonbd_err *e, int errnum, const char *msg)
 {
   e->errnum = errnum;
   strncpy (e->msg, msg, GONBD_MSG_MAX - 1);
@@ -21,12 +20,11 @@ fail (struct gonbd_err *e, int errnum, const char *msg)
   return -1;
 }
 
-/* Copies this thread's libnbd error into e. */
-static void
-capture (struct gonbd_err *e)
+void
+gonbd_capture (struct gonbd_err *e)
 {
   const char *m = nbd_get_error ();
-  fail (e, nbd_get_errno (), m ? m : "unknown error");
+  gonbd_fail (e, nbd_get_errno (), m ? m : "unknown error");
 }
 
 /* Passes r through, capturing the error when it is -1. */
@@ -34,7 +32,7 @@ static int64_t
 checked (int64_t r, struct gonbd_err *e)
 {
   if (r == -1)
-    capture (e);
+    gonbd_capture (e);
   return r;
 }
 
@@ -109,7 +107,7 @@ gonbd_disconnect (struct nbd_handle *h, uint32_t flags, struct gonbd_sub *s)
 {
   int r = nbd_aio_disconnect (h, flags);
   if (r == -1) {
-    capture (&s->err);
+    gonbd_capture (&s->err);
     return -1;
   }
   s->flags = sub_flags (h);
@@ -214,7 +212,7 @@ drain (struct nbd_handle *h, struct gonbd_drive *d)
       break;
     x->ok = r == 1;
     if (r == -1)
-      capture (&x->err);
+      gonbd_capture (&x->err);
     d->n++;
   }
   d->flags = 0;
@@ -244,7 +242,7 @@ gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
     else if (dir & LIBNBD_AIO_DIRECTION_WRITE)
       r = nbd_aio_notify_write (h);
     if (r == -1) {
-      capture (&d->err);
+      gonbd_capture (&d->err);
       d->failed = 1;
     }
   }
@@ -280,7 +278,7 @@ gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
     else
       break;
     if (r == -1) {
-      capture (&d->err);
+      gonbd_capture (&d->err);
       d->failed = 1;
       break;
     }
@@ -301,7 +299,7 @@ poll_notify (struct nbd_handle *h, struct gonbd_drive *d, int timeout_ms)
   int r;
 
   if (fd < 0) {
-    capture (&d->err);
+    gonbd_capture (&d->err);
     d->failed = 1;
     return;
   }
@@ -319,7 +317,7 @@ poll_notify (struct nbd_handle *h, struct gonbd_drive *d, int timeout_ms)
     else
       r = nbd_aio_notify_write (h);
     if (r == -1) {
-      capture (&d->err);
+      gonbd_capture (&d->err);
       d->failed = 1;
     }
   }
@@ -343,184 +341,11 @@ gonbd_create (struct gonbd_err *e)
 {
   struct nbd_handle *h = nbd_create ();
   if (h == NULL)
-    capture (e);
+    gonbd_capture (e);
   return h;
 }
 
 #define CHECK(call) return (int) checked ((call), e)
-
-int
-gonbd_aio_connect_unix (struct nbd_handle *h, const char *path,
-                        struct gonbd_err *e)
-{
-  CHECK (nbd_aio_connect_unix (h, path));
-}
-
-int
-gonbd_aio_connect_tcp (struct nbd_handle *h, const char *host,
-                       const char *port, struct gonbd_err *e)
-{
-  CHECK (nbd_aio_connect_tcp (h, host, port));
-}
-
-int
-gonbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port,
-                         struct gonbd_err *e)
-{
-  CHECK (nbd_aio_connect_vsock (h, cid, port));
-}
-
-int
-gonbd_aio_connect_socket (struct nbd_handle *h, int fd, struct gonbd_err *e)
-{
-  CHECK (nbd_aio_connect_socket (h, fd));
-}
-
-int
-gonbd_aio_connect_uri (struct nbd_handle *h, const char *uri,
-                       struct gonbd_err *e)
-{
-  CHECK (nbd_aio_connect_uri (h, uri));
-}
-
-int
-gonbd_aio_connect_command (struct nbd_handle *h, char **argv,
-                           struct gonbd_err *e)
-{
-  CHECK (nbd_aio_connect_command (h, argv));
-}
-
-int
-gonbd_set_str (struct nbd_handle *h, int op, const char *v,
-               struct gonbd_err *e)
-{
-  int r;
-  switch (op) {
-  case GONBD_SET_EXPORT_NAME: r = nbd_set_export_name (h, v); break;
-  case GONBD_SET_HANDLE_NAME: r = nbd_set_handle_name (h, v); break;
-  case GONBD_ADD_META_CONTEXT: r = nbd_add_meta_context (h, v); break;
-  case GONBD_SET_TLS_CERTIFICATES: r = nbd_set_tls_certificates (h, v); break;
-  case GONBD_SET_TLS_USERNAME: r = nbd_set_tls_username (h, v); break;
-  case GONBD_SET_TLS_PSK_FILE: r = nbd_set_tls_psk_file (h, v); break;
-  default:
-    return fail (e, EINVAL, "gonbd_set_str: unknown op");
-  }
-  return checked (r, e);
-}
-
-int
-gonbd_set_int (struct nbd_handle *h, int op, int64_t v, struct gonbd_err *e)
-{
-  int r;
-  switch (op) {
-  case GONBD_SET_DEBUG: r = nbd_set_debug (h, v != 0); break;
-  case GONBD_SET_REQUEST_STRUCTURED_REPLIES:
-    r = nbd_set_request_structured_replies (h, v != 0); break;
-  case GONBD_SET_TLS: r = nbd_set_tls (h, (int) v); break;
-  case GONBD_SET_HANDSHAKE_FLAGS: r = nbd_set_handshake_flags (h, (uint32_t) v); break;
-  case GONBD_SET_STRICT_MODE: r = nbd_set_strict_mode (h, (uint32_t) v); break;
-  case GONBD_SET_FULL_INFO: r = nbd_set_full_info (h, v != 0); break;
-  case GONBD_SET_REQUEST_BLOCK_SIZE: r = nbd_set_request_block_size (h, v != 0); break;
-  case GONBD_SET_URI_ALLOW_LOCAL_FILE: r = nbd_set_uri_allow_local_file (h, v != 0); break;
-  case GONBD_SET_PREAD_INITIALIZE: r = nbd_set_pread_initialize (h, v != 0); break;
-  case GONBD_SET_OPT_MODE: r = nbd_set_opt_mode (h, v != 0); break;
-  case GONBD_KILL_SUBPROCESS: r = nbd_kill_subprocess (h, (int) v); break;
-  default:
-    return fail (e, EINVAL, "gonbd_set_int: unknown op");
-  }
-  return checked (r, e);
-}
-
-int64_t
-gonbd_get_int (struct nbd_handle *h, int op, struct gonbd_err *e)
-{
-  int64_t r;
-  switch (op) {
-  case GONBD_GET_SIZE: r = nbd_get_size (h); break;
-  case GONBD_IS_READ_ONLY: r = nbd_is_read_only (h); break;
-  case GONBD_CAN_FLUSH: r = nbd_can_flush (h); break;
-  case GONBD_CAN_FUA: r = nbd_can_fua (h); break;
-  case GONBD_CAN_TRIM: r = nbd_can_trim (h); break;
-  case GONBD_CAN_ZERO: r = nbd_can_zero (h); break;
-  case GONBD_CAN_FAST_ZERO: r = nbd_can_fast_zero (h); break;
-  case GONBD_CAN_DF: r = nbd_can_df (h); break;
-  case GONBD_CAN_MULTI_CONN: r = nbd_can_multi_conn (h); break;
-  case GONBD_CAN_CACHE: r = nbd_can_cache (h); break;
-  case GONBD_IS_ROTATIONAL: r = nbd_is_rotational (h); break;
-  case GONBD_BLOCK_SIZE_MIN: r = nbd_get_block_size (h, LIBNBD_SIZE_MINIMUM); break;
-  case GONBD_BLOCK_SIZE_PREF: r = nbd_get_block_size (h, LIBNBD_SIZE_PREFERRED); break;
-  case GONBD_BLOCK_SIZE_MAX: r = nbd_get_block_size (h, LIBNBD_SIZE_MAXIMUM); break;
-  case GONBD_GET_STRUCTURED_REPLIES_NEGOTIATED:
-    r = nbd_get_structured_replies_negotiated (h); break;
-  case GONBD_GET_DEBUG: r = nbd_get_debug (h); break;
-  case GONBD_AIO_IS_CREATED: r = nbd_aio_is_created (h); break;
-  case GONBD_AIO_IS_CONNECTING: r = nbd_aio_is_connecting (h); break;
-  case GONBD_AIO_IS_NEGOTIATING: r = nbd_aio_is_negotiating (h); break;
-  case GONBD_AIO_IS_READY: r = nbd_aio_is_ready (h); break;
-  case GONBD_AIO_IS_PROCESSING: r = nbd_aio_is_processing (h); break;
-  case GONBD_AIO_IS_DEAD: r = nbd_aio_is_dead (h); break;
-  case GONBD_AIO_IS_CLOSED: r = nbd_aio_is_closed (h); break;
-  case GONBD_AIO_IN_FLIGHT: r = nbd_aio_in_flight (h); break;
-  case GONBD_GET_HANDSHAKE_FLAGS: r = nbd_get_handshake_flags (h); break;
-  case GONBD_GET_TLS_NEGOTIATED: r = nbd_get_tls_negotiated (h); break;
-  case GONBD_GET_OPT_MODE: r = nbd_get_opt_mode (h); break;
-  case GONBD_GET_FULL_INFO: r = nbd_get_full_info (h); break;
-  case GONBD_GET_REQUEST_BLOCK_SIZE: r = nbd_get_request_block_size (h); break;
-  case GONBD_GET_REQUEST_STRUCTURED_REPLIES:
-    r = nbd_get_request_structured_replies (h); break;
-  default:
-    return fail (e, EINVAL, "gonbd_get_int: unknown op");
-  }
-  return checked (r, e);
-}
-
-int
-gonbd_can_meta_context (struct nbd_handle *h, const char *name,
-                        struct gonbd_err *e)
-{
-  CHECK (nbd_can_meta_context (h, name));
-}
-
-char *
-gonbd_get_str (struct nbd_handle *h, int op, struct gonbd_err *e)
-{
-  const char *cs;
-  char *s;
-  switch (op) {
-  case GONBD_GET_PROTOCOL:
-    cs = nbd_get_protocol (h);
-    goto dup;
-  case GONBD_GET_PACKAGE_VERSION:
-    cs = nbd_get_version (h);
-    goto dup;
-  case GONBD_GET_EXPORT_NAME: s = nbd_get_export_name (h); break;
-  case GONBD_GET_HANDLE_NAME: s = nbd_get_handle_name (h); break;
-  case GONBD_GET_CANONICAL_EXPORT_NAME: s = nbd_get_canonical_export_name (h); break;
-  case GONBD_GET_EXPORT_DESCRIPTION: s = nbd_get_export_description (h); break;
-  default:
-    fail (e, EINVAL, "gonbd_get_str: unknown op");
-    return NULL;
-  }
-  if (s == NULL)
-    capture (e);
-  return s;
- dup:
-  if (cs == NULL) {
-    capture (e);
-    return NULL;
-  }
-  s = strdup (cs);
-  if (s == NULL)
-    fail (e, ENOMEM, "strdup: out of memory");
-  return s;
-}
-
-int
-gonbd_aio_connect_systemd (struct nbd_handle *h, char **argv,
-                           struct gonbd_err *e)
-{
-  CHECK (nbd_aio_connect_systemd_socket_activation (h, argv));
-}
 
 int
 gonbd_aio_connect_unix_addr (struct nbd_handle *h, const char *path,
@@ -531,7 +356,7 @@ gonbd_aio_connect_unix_addr (struct nbd_handle *h, const char *path,
   memset (&a, 0, sizeof a);
   a.sun_family = AF_UNIX;
   if (len == 0 || len >= sizeof a.sun_path)
-    return fail (e, len == 0 ? EINVAL : ENAMETOOLONG,
+    return gonbd_fail (e, len == 0 ? EINVAL : ENAMETOOLONG,
                  "unix socket path is empty or too long");
   memcpy (a.sun_path, path, len);
   if (path[0] == '@') {         /* abstract namespace, as in package net */
@@ -548,7 +373,7 @@ gonbd_aio_connect_inet (struct nbd_handle *h, const unsigned char *ip,
                         struct gonbd_err *e)
 {
   if (port < 0 || port > 65535)
-    return fail (e, EINVAL, "port out of range");
+    return gonbd_fail (e, EINVAL, "port out of range");
   if (iplen == 4) {
     struct sockaddr_in a;
     memset (&a, 0, sizeof a);
@@ -566,7 +391,7 @@ gonbd_aio_connect_inet (struct nbd_handle *h, const unsigned char *ip,
     memcpy (&a.sin6_addr, ip, 16);
     CHECK (nbd_aio_connect (h, (struct sockaddr *) &a, sizeof a));
   }
-  return fail (e, EINVAL, "IP address must have 4 or 16 bytes");
+  return gonbd_fail (e, EINVAL, "IP address must have 4 or 16 bytes");
 }
 
 void
@@ -659,7 +484,7 @@ gonbd_aio_opt (struct nbd_handle *h, int which, struct gonbd_opt *o,
   case GONBD_OPT_LIST_META_CONTEXT:
     CHECK (nbd_aio_opt_list_meta_context (h, ctx, done));
   }
-  return fail (e, EINVAL, "gonbd_aio_opt: unknown option");
+  return gonbd_fail (e, EINVAL, "gonbd_aio_opt: unknown option");
 }
 
 void

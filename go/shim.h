@@ -91,15 +91,17 @@ int64_t gonbd_cache (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_
 int64_t gonbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t off, uint32_t flags, struct gonbd_extents *e, struct gonbd_sub *s);
 int64_t gonbd_disconnect (struct nbd_handle *h, uint32_t flags, struct gonbd_sub *s);
 
-/* Generic wrappers: each calls the named function and captures errors. */
+/* Fill e with errnum and msg (truncated), or with this thread's libnbd
+ * error; gonbd_fail returns -1. */
+int gonbd_fail (struct gonbd_err *e, int errnum, const char *msg);
+void gonbd_capture (struct gonbd_err *e);
+
+/* The typed shims of single calls (gonbd_<call>) are generated from the
+ * table in api/: see api_gen.h. */
+#include "api_gen.h"
+
 struct nbd_handle *gonbd_create (struct gonbd_err *e);
-int gonbd_aio_connect_unix (struct nbd_handle *h, const char *path, struct gonbd_err *e);
-int gonbd_aio_connect_tcp (struct nbd_handle *h, const char *host, const char *port, struct gonbd_err *e);
-int gonbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port, struct gonbd_err *e);
-int gonbd_aio_connect_socket (struct nbd_handle *h, int fd, struct gonbd_err *e);
-int gonbd_aio_connect_uri (struct nbd_handle *h, const char *uri, struct gonbd_err *e);
-int gonbd_aio_connect_command (struct nbd_handle *h, char **argv, struct gonbd_err *e);
-int gonbd_aio_connect_systemd (struct nbd_handle *h, char **argv, struct gonbd_err *e);
+
 /* nbd_aio_connect with a sockaddr built here: a Unix path (a leading '@'
  * names an abstract socket) or an IPv4/IPv6 address (ip is 4 or 16
  * bytes in network order). */
@@ -131,78 +133,5 @@ int gonbd_aio_opt (struct nbd_handle *h, int which, struct gonbd_opt *o, struct 
 /* Like gonbd_connect_step while an option is in flight: polls the handle's
  * fd up to timeout_ms and notifies; fills d's state fields. */
 void gonbd_opt_step (struct nbd_handle *h, struct gonbd_drive *d, int timeout_ms);
-
-/* Setters: string/bool/int, selected by an op code (see shim.c). */
-int gonbd_set_str (struct nbd_handle *h, int op, const char *v, struct gonbd_err *e);
-int gonbd_set_int (struct nbd_handle *h, int op, int64_t v, struct gonbd_err *e);
-/* Getters: int64 result or -1 with e filled. */
-int64_t gonbd_get_int (struct nbd_handle *h, int op, struct gonbd_err *e);
-/* String getters: returns malloc'd string (caller frees) or NULL with e. */
-char *gonbd_get_str (struct nbd_handle *h, int op, struct gonbd_err *e);
-
-enum {
-  GONBD_SET_EXPORT_NAME = 1,
-  GONBD_SET_HANDLE_NAME,
-  GONBD_ADD_META_CONTEXT,
-  GONBD_SET_TLS_CERTIFICATES,
-  GONBD_SET_TLS_USERNAME,
-  GONBD_SET_TLS_PSK_FILE,
-  GONBD_SET_DEBUG = 100,
-  GONBD_SET_REQUEST_STRUCTURED_REPLIES,
-  GONBD_SET_TLS,
-  GONBD_SET_HANDSHAKE_FLAGS,
-  GONBD_SET_STRICT_MODE,
-  GONBD_SET_FULL_INFO,
-  GONBD_SET_REQUEST_BLOCK_SIZE,
-  GONBD_SET_URI_ALLOW_LOCAL_FILE,
-  GONBD_SET_PREAD_INITIALIZE,
-  GONBD_SET_OPT_MODE,
-  GONBD_KILL_SUBPROCESS,
-};
-
-enum {
-  GONBD_GET_SIZE = 1,
-  GONBD_IS_READ_ONLY,
-  GONBD_CAN_FLUSH,
-  GONBD_CAN_FUA,
-  GONBD_CAN_TRIM,
-  GONBD_CAN_ZERO,
-  GONBD_CAN_FAST_ZERO,
-  GONBD_CAN_DF,
-  GONBD_CAN_MULTI_CONN,
-  GONBD_CAN_CACHE,
-  GONBD_IS_ROTATIONAL,
-  GONBD_BLOCK_SIZE_MIN,
-  GONBD_BLOCK_SIZE_PREF,
-  GONBD_BLOCK_SIZE_MAX,
-  GONBD_GET_STRUCTURED_REPLIES_NEGOTIATED,
-  GONBD_GET_DEBUG,
-  GONBD_AIO_IS_CREATED,
-  GONBD_AIO_IS_CONNECTING,
-  GONBD_AIO_IS_NEGOTIATING,
-  GONBD_AIO_IS_READY,
-  GONBD_AIO_IS_PROCESSING,
-  GONBD_AIO_IS_DEAD,
-  GONBD_AIO_IS_CLOSED,
-  GONBD_AIO_IN_FLIGHT,
-  GONBD_GET_HANDSHAKE_FLAGS,
-  GONBD_GET_TLS_NEGOTIATED,
-  GONBD_GET_REQUEST_STRUCTURED_REPLIES,
-  GONBD_GET_OPT_MODE,
-  GONBD_GET_FULL_INFO,
-  GONBD_GET_REQUEST_BLOCK_SIZE,
-  GONBD_CAN_META_CONTEXT = 1000, /* takes the string argument: see gonbd_can_meta_context */
-};
-
-int gonbd_can_meta_context (struct nbd_handle *h, const char *name, struct gonbd_err *e);
-
-enum {
-  GONBD_GET_PROTOCOL = 1,
-  GONBD_GET_EXPORT_NAME,
-  GONBD_GET_HANDLE_NAME,
-  GONBD_GET_CANONICAL_EXPORT_NAME,
-  GONBD_GET_EXPORT_DESCRIPTION,
-  GONBD_GET_PACKAGE_VERSION,
-};
 
 #endif
