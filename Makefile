@@ -63,11 +63,14 @@ install: lib
 	ln -sf libnbd.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libnbd.so
 	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/libnbd.a
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PCFILE) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libnbd.pc
+	install -d $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 docs/man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
 clean:
 	rm -rf $(BUILD)
 
 -include api/api.mk
+-include docs/man.mk
 -include testdata/testdata.mk
 -include c/tests/tests.mk
 -include go/go.mk
