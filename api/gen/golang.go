@@ -756,6 +756,19 @@ func goSentence(method, short string) string {
 		w := strings.Fields(q)
 		return method + " reports whether " + strings.Join(w[1:3], " ") + " " + thirdPerson(w[3]) +
 			strings.TrimRight(" "+strings.Join(w[4:], " "), " ") + "."
+	case first == "is" && len(words) > 3 && words[1] == "the":
+		// "is the NBD export read-only?" → "reports whether the NBD export
+		// is read-only.": the subject runs to its first lower-case word
+		// after "the".
+		w := strings.Fields(q)
+		j := 2
+		for j < len(w)-1 && strings.ToUpper(w[j]) == w[j] {
+			j++
+		}
+		if j < len(w)-1 {
+			return method + " reports whether " + strings.Join(w[1:j+1], " ") + " is " + strings.Join(w[j+1:], " ") + "."
+		}
+		return method + " answers the question: " + q + "?"
 	case goQuestions[first]:
 		return method + " answers the question: " + q + "?"
 	}
