@@ -54,7 +54,14 @@ const (
 	AllowTransportVsock AllowTransport = 0x04 // nbd+vsock:// and nbds+vsock://
 )
 
-// SetDebug sets the debug setting.
+// SetDebug sets or clears the debug flag.
+//
+// Turn debugging messages on (true) or off (false) for the handle. When on,
+// the library traces the entry of every call on the handle with its
+// arguments, and its exit with the result or the error message, and logs the
+// main events of the connection: connecting, each option of the handshake,
+// the outcome of negotiation, failures. The contents of data buffers are
+// never printed; long or unprintable strings are shortened or escaped.
 //
 // See nbd_set_debug(3).
 func (h *Handle) SetDebug(debug bool) error {
@@ -68,7 +75,10 @@ func (h *Handle) SetDebug(debug bool) error {
 	})
 }
 
-// Debug returns the debug.
+// Debug returns the state of the debug flag.
+//
+// Return whether debugging messages are on for the handle (see
+// [Handle.SetDebug]).
 //
 // On a closed Handle it returns the zero value. See nbd_get_debug(3).
 func (h *Handle) Debug() bool {
@@ -82,7 +92,14 @@ func (h *Handle) Debug() bool {
 	return r
 }
 
-// StatsBytesSent calls nbd_stats_bytes_sent.
+// StatsBytesSent returns statistics of bytes sent over the connection so
+// far.
+//
+// Return the number of bytes the handle has written to its socket since it
+// was created: handshake messages, request headers and write payloads alike.
+// It is 0 before connecting. The counters are kept for the life of the
+// handle, including after the connection is closed or dead, so they can be
+// read at the end.
 //
 // On a closed Handle it returns the zero value. Built with -tags
 // libnbd_system against a libnbd older than 1.16, it returns the zero value.
@@ -98,7 +115,13 @@ func (h *Handle) StatsBytesSent() uint64 {
 	return r
 }
 
-// StatsChunksSent calls nbd_stats_chunks_sent.
+// StatsChunksSent returns statistics of chunks sent over the connection so
+// far.
+//
+// Return the number of messages the handle has sent to the server since it
+// was created: each option during the handshake and each request (command)
+// during transmission counts as one, whatever its size. Comparing it with
+// [Handle.StatsBytesSent] gives the average message size.
 //
 // On a closed Handle it returns the zero value. Built with -tags
 // libnbd_system against a libnbd older than 1.16, it returns the zero value.
@@ -114,7 +137,13 @@ func (h *Handle) StatsChunksSent() uint64 {
 	return r
 }
 
-// StatsBytesReceived calls nbd_stats_bytes_received.
+// StatsBytesReceived returns statistics of bytes received over the
+// connection so far.
+//
+// Return the number of bytes the handle has read from its socket since it
+// was created: handshake replies, reply headers and read payloads alike. It
+// is 0 before connecting, and remains readable after the connection is
+// closed or dead.
 //
 // On a closed Handle it returns the zero value. Built with -tags
 // libnbd_system against a libnbd older than 1.16, it returns the zero value.
@@ -130,7 +159,14 @@ func (h *Handle) StatsBytesReceived() uint64 {
 	return r
 }
 
-// StatsChunksReceived calls nbd_stats_chunks_received.
+// StatsChunksReceived returns statistics of chunks received over the
+// connection so far.
+//
+// Return the number of messages the handle has received from the server
+// since it was created: each option reply during the handshake, and each
+// simple reply or structured reply chunk during transmission, counts as one.
+// A single read can therefore count several chunks when the server splits
+// its reply.
 //
 // On a closed Handle it returns the zero value. Built with -tags
 // libnbd_system against a libnbd older than 1.16, it returns the zero value.
@@ -146,7 +182,12 @@ func (h *Handle) StatsChunksReceived() uint64 {
 	return r
 }
 
-// SetHandleName sets the handle name setting.
+// SetHandleName sets the handle name.
+//
+// Give the handle a name. The name only appears in debugging messages
+// ([Handle.SetDebug]), where it tells apart the lines of several handles. A
+// new handle is named "nbd1", "nbd2" and so on, in the order the process
+// created them.
 //
 // See nbd_set_handle_name(3).
 func (h *Handle) SetHandleName(handleName string) error {
@@ -165,7 +206,9 @@ func (h *Handle) SetHandleName(handleName string) error {
 	})
 }
 
-// HandleName returns the handle name.
+// HandleName gets the handle name.
+//
+// Return a copy of the handle's name (see [Handle.SetHandleName]).
 //
 // See nbd_get_handle_name(3).
 func (h *Handle) HandleName() (string, error) {
@@ -184,7 +227,14 @@ func (h *Handle) HandleName() (string, error) {
 	return r, err
 }
 
-// SetExportName sets the export name setting.
+// SetExportName sets the export name.
+//
+// Choose which export of the server to use, by name. The name is sent to the
+// server during the handshake (in NBD_OPT_GO, NBD_OPT_INFO or
+// NBD_OPT_EXPORT_NAME, and with meta context requests). The default is the
+// empty string, which the protocol reserves for the server's default export.
+// Servers using the old style handshake have a single export and ignore the
+// name.
 //
 // See nbd_set_export_name(3).
 func (h *Handle) SetExportName(exportName string) error {
@@ -203,7 +253,10 @@ func (h *Handle) SetExportName(exportName string) error {
 	})
 }
 
-// ExportName returns the export name.
+// ExportName gets the export name.
+//
+// This is the name the client requested, which the server may know under
+// another, canonical name (see [Handle.CanonicalExportName]).
 //
 // See nbd_get_export_name(3).
 func (h *Handle) ExportName() (string, error) {
@@ -222,7 +275,12 @@ func (h *Handle) ExportName() (string, error) {
 	return r, err
 }
 
-// SetRequestBlockSize sets the request block size setting.
+// SetRequestBlockSize controls whether NBD_OPT_GO requests block size.
+//
+// Choose whether NBD_OPT_GO and NBD_OPT_INFO ask the server for its block
+// size constraints (NBD_INFO_BLOCK_SIZE). Asking also tells the server that
+// the client will respect them, which some servers require before they serve
+// an export with constraints. The default is true.
 //
 // See nbd_set_request_block_size(3).
 func (h *Handle) SetRequestBlockSize(request bool) error {
@@ -236,7 +294,10 @@ func (h *Handle) SetRequestBlockSize(request bool) error {
 	})
 }
 
-// RequestBlockSize returns the request block size.
+// RequestBlockSize reports whether NBD_OPT_GO requests block size.
+//
+// Return whether NBD_OPT_GO and NBD_OPT_INFO ask the server for its block
+// size constraints (see [Handle.SetRequestBlockSize]). The default is true.
 //
 // See nbd_get_request_block_size(3).
 func (h *Handle) RequestBlockSize() (bool, error) {
@@ -254,7 +315,13 @@ func (h *Handle) RequestBlockSize() (bool, error) {
 	return r, err
 }
 
-// SetFullInfo sets the full info setting.
+// SetFullInfo controls whether NBD_OPT_GO requests extra details.
+//
+// Choose whether NBD_OPT_GO and NBD_OPT_INFO also ask the server for the
+// export's canonical name (NBD_INFO_NAME) and description
+// (NBD_INFO_DESCRIPTION). The server may send them or not. When it does,
+// [Handle.CanonicalExportName] and [Handle.ExportDescription] return them.
+// The default is false.
 //
 // See nbd_set_full_info(3).
 func (h *Handle) SetFullInfo(request bool) error {
@@ -268,7 +335,11 @@ func (h *Handle) SetFullInfo(request bool) error {
 	})
 }
 
-// FullInfo returns the full info.
+// FullInfo reports whether NBD_OPT_GO requests extra details.
+//
+// Return whether NBD_OPT_GO and NBD_OPT_INFO ask for the canonical name and
+// description of the export (see [Handle.SetFullInfo]). The default is
+// false.
 //
 // See nbd_get_full_info(3).
 func (h *Handle) FullInfo() (bool, error) {
@@ -286,7 +357,14 @@ func (h *Handle) FullInfo() (bool, error) {
 	return r, err
 }
 
-// CanonicalExportName returns the canonical export name.
+// CanonicalExportName returns the canonical export name, if the server has
+// one.
+//
+// Return the export's canonical name as the server reported it
+// (NBD_INFO_NAME). It may differ from the name the client asked for
+// ([Handle.ExportName]), especially when the client asked for the default
+// export "". Servers often report it only when asked, which
+// [Handle.SetFullInfo] does.
 //
 // See nbd_get_canonical_export_name(3).
 func (h *Handle) CanonicalExportName() (string, error) {
@@ -307,6 +385,10 @@ func (h *Handle) CanonicalExportName() (string, error) {
 
 // ExportDescription returns the export description.
 //
+// Return the description of the export that the server reported
+// (NBD_INFO_DESCRIPTION), a free-form text meant for people. Servers often
+// send it only when asked, which [Handle.SetFullInfo] does.
+//
 // See nbd_get_export_description(3).
 func (h *Handle) ExportDescription() (string, error) {
 	const op = "ExportDescription"
@@ -324,7 +406,17 @@ func (h *Handle) ExportDescription() (string, error) {
 	return r, err
 }
 
-// SetTLS sets the tls setting.
+// SetTLS enables or requires TLS (authentication and encryption).
+//
+// Choose whether the connection uses TLS, which authenticates the server
+// (and optionally the client) and encrypts the traffic:
+//
+//   - TLSDisable (the default): never ask for TLS.
+//   - TLSAllow: ask for TLS, but continue without it if the server does
+//     not offer it. This gives no protection against an attacker who can
+//     make the request fail.
+//   - TLSRequire: ask for TLS and fail the connection unless it is
+//     negotiated.
 //
 // See nbd_set_tls(3).
 func (h *Handle) SetTLS(tls TLSMode) error {
@@ -338,7 +430,11 @@ func (h *Handle) SetTLS(tls TLSMode) error {
 	})
 }
 
-// TLS returns the tls.
+// TLS gets the TLS request setting.
+//
+// Return the TLS setting of the handle: one of TLSDisable, TLSAllow or
+// TLSRequire (see [Handle.SetTLS]). This is what was asked for; whether a
+// connection actually uses TLS is what [Handle.TLSNegotiated] tells.
 //
 // On a closed Handle it returns the zero value. See nbd_get_tls(3).
 func (h *Handle) TLS() TLSMode {
@@ -352,7 +448,12 @@ func (h *Handle) TLS() TLSMode {
 	return r
 }
 
-// TLSNegotiated returns the tls negotiated.
+// TLSNegotiated finds out if TLS was negotiated on a connection.
+//
+// Return whether the connection uses TLS. This matters with TLSAllow
+// ([Handle.SetTLS]), where the connection goes on in plain text when the
+// server does not offer TLS; with TLSRequire, a connection without TLS fails
+// instead.
 //
 // See nbd_get_tls_negotiated(3).
 func (h *Handle) TLSNegotiated() (bool, error) {
@@ -370,7 +471,14 @@ func (h *Handle) TLSNegotiated() (bool, error) {
 	return r, err
 }
 
-// SetTLSCertificates sets the tls certificates setting.
+// SetTLSCertificates sets the path to the TLS certificates directory.
+//
+// Name the directory that holds the X.509 certificates for TLS: the
+// certificate authority that signed the server's certificate, and the
+// client's own certificate and key if the server asks for one. Without this
+// setting, libnbd looks in a default place ("/etc/pki/libnbd" for root,
+// under $HOME for other users) and then falls back to the system's trusted
+// authorities.
 //
 // See nbd_set_tls_certificates(3).
 func (h *Handle) SetTLSCertificates(dir string) error {
@@ -389,7 +497,12 @@ func (h *Handle) SetTLSCertificates(dir string) error {
 	})
 }
 
-// SetTLSVerifyPeer sets the tls verify peer setting.
+// SetTLSVerifyPeer sets whether we verify the identity of the server.
+//
+// Choose whether TLS with X.509 certificates checks that the server's
+// certificate is signed by a trusted authority and matches the server's host
+// name. The default is true; turning it off removes the protection against
+// an attacker who impersonates the server, and is meant for testing.
 //
 // See nbd_set_tls_verify_peer(3).
 func (h *Handle) SetTLSVerifyPeer(verify bool) error {
@@ -403,7 +516,10 @@ func (h *Handle) SetTLSVerifyPeer(verify bool) error {
 	})
 }
 
-// TLSVerifyPeer returns the tls verify peer.
+// TLSVerifyPeer gets whether we verify the identity of the server.
+//
+// Return whether TLS verifies the server's certificate (see
+// [Handle.SetTLSVerifyPeer]). The default is true.
 //
 // On a closed Handle it returns the zero value. See
 // nbd_get_tls_verify_peer(3).
@@ -418,7 +534,12 @@ func (h *Handle) TLSVerifyPeer() bool {
 	return r
 }
 
-// SetTLSUsername sets the tls username setting.
+// SetTLSUsername sets the TLS username.
+//
+// Set the user name that TLS with pre-shared keys ([Handle.SetTLSPSKFile])
+// presents to the server. Without this setting, the name of the user running
+// the process is used. [Handle.ConnectURI] also sets it from the user part
+// of the URI.
 //
 // See nbd_set_tls_username(3).
 func (h *Handle) SetTLSUsername(username string) error {
@@ -437,7 +558,11 @@ func (h *Handle) SetTLSUsername(username string) error {
 	})
 }
 
-// TLSUsername returns the tls username.
+// TLSUsername gets the current TLS username.
+//
+// Return a copy of the user name TLS with pre-shared keys would present: the
+// one set by [Handle.SetTLSUsername] or by a URI, otherwise the value of the
+// USER environment variable (the empty string if it is not set).
 //
 // See nbd_get_tls_username(3).
 func (h *Handle) TLSUsername() (string, error) {
@@ -456,7 +581,12 @@ func (h *Handle) TLSUsername() (string, error) {
 	return r, err
 }
 
-// SetTLSPSKFile sets the tls psk file setting.
+// SetTLSPSKFile sets the TLS Pre-Shared Keys (PSK) filename.
+//
+// Use TLS with pre-shared keys instead of X.509 certificates, reading the
+// keys from the named file. The file holds lines of the form "username:key",
+// the key in hexadecimal, as written by psktool(1); the line of the user
+// name set by [Handle.SetTLSUsername] is used.
 //
 // See nbd_set_tls_psk_file(3).
 func (h *Handle) SetTLSPSKFile(filename string) error {
@@ -475,7 +605,14 @@ func (h *Handle) SetTLSPSKFile(filename string) error {
 	})
 }
 
-// SetRequestStructuredReplies sets the request structured replies setting.
+// SetRequestStructuredReplies controls use of structured replies.
+//
+// Choose whether the handshake asks the server for structured replies
+// (NBD_OPT_STRUCTURED_REPLY). The default is true. Structured replies are
+// needed for block status ([Handle.BlockStatus]), for the [DF] flag, for
+// listing meta contexts, and let a read be answered in several chunks, with
+// holes sent without data (nbd_pread_structured(3)). Turning the request off
+// is mainly useful for testing servers.
 //
 // See nbd_set_request_structured_replies(3).
 func (h *Handle) SetRequestStructuredReplies(request bool) error {
@@ -489,7 +626,11 @@ func (h *Handle) SetRequestStructuredReplies(request bool) error {
 	})
 }
 
-// RequestStructuredReplies returns the request structured replies.
+// RequestStructuredReplies reports whether structured replies are attempted.
+//
+// Return whether the handshake asks for structured replies (see
+// [Handle.SetRequestStructuredReplies]). This is the request; whether the
+// server agreed is what [Handle.StructuredRepliesNegotiated] tells.
 //
 // On a closed Handle it returns the zero value. See
 // nbd_get_request_structured_replies(3).
@@ -504,7 +645,13 @@ func (h *Handle) RequestStructuredReplies() bool {
 	return r
 }
 
-// StructuredRepliesNegotiated returns the structured replies negotiated.
+// StructuredRepliesNegotiated reports whether structured replies are in use.
+//
+// Return whether the server agreed to structured replies (see
+// [Handle.SetRequestStructuredReplies]). Structured replies are needed for
+// block status ([Handle.BlockStatus]), the [DF] flag and listing meta
+// contexts; with them, a read may be answered in several chunks and holes
+// are sent without data.
 //
 // See nbd_get_structured_replies_negotiated(3).
 func (h *Handle) StructuredRepliesNegotiated() (bool, error) {
@@ -522,7 +669,15 @@ func (h *Handle) StructuredRepliesNegotiated() (bool, error) {
 	return r, err
 }
 
-// SetRequestMetaContext sets the request meta context setting.
+// SetRequestMetaContext controls whether connect automatically requests meta
+// contexts.
+//
+// Choose whether the handshake sends NBD_OPT_SET_META_CONTEXT, with the meta
+// contexts added by [Handle.AddMetaContext], before it selects the export
+// with NBD_OPT_GO (or NBD_OPT_INFO, for [Handle.OptInfo]). The default is
+// true. The request is only sent when structured replies were negotiated and
+// at least one meta context was added; a server that refuses it is not an
+// error, block status is then simply unavailable ([Handle.CanMetaContext]).
 //
 // Built with -tags libnbd_system against a libnbd older than 1.16, it fails
 // with ENOTSUP. See nbd_set_request_meta_context(3).
@@ -537,7 +692,12 @@ func (h *Handle) SetRequestMetaContext(request bool) error {
 	})
 }
 
-// RequestMetaContext returns the request meta context.
+// RequestMetaContext reports whether connect automatically requests meta
+// contexts.
+//
+// Return whether the handshake requests the added meta contexts
+// automatically before selecting the export (see
+// [Handle.SetRequestMetaContext]). The default is true.
 //
 // Built with -tags libnbd_system against a libnbd older than 1.16, it fails
 // with ENOTSUP. See nbd_get_request_meta_context(3).
@@ -556,7 +716,16 @@ func (h *Handle) RequestMetaContext() (bool, error) {
 	return r, err
 }
 
-// SetHandshakeFlags sets the handshake flags setting.
+// SetHandshakeFlags controls use of handshake flags.
+//
+// Choose which of the server's handshake flags the client accepts, a bitmask
+// of:
+//
+//   - HandshakeFlagFixedNewstyle: use the fixed newstyle handshake, which
+//     allows options other than the export name (structured replies,
+//     NBD_OPT_GO, listing, option mode).
+//   - HandshakeFlagNoZeroes: ask the server to leave out the 124 bytes of
+//     padding after the export information.
 //
 // See nbd_set_handshake_flags(3).
 func (h *Handle) SetHandshakeFlags(flags HandshakeFlag) error {
@@ -570,7 +739,11 @@ func (h *Handle) SetHandshakeFlags(flags HandshakeFlag) error {
 	})
 }
 
-// HandshakeFlags returns the handshake flags.
+// HandshakeFlags reports which handshake flags are supported.
+//
+// Return the handshake flags the client accepts, a bitmask of
+// [HandshakeFlag] values (see [Handle.SetHandshakeFlags]). The default is
+// HandshakeFlagFixedNewstyle | HandshakeFlagNoZeroes.
 //
 // On a closed Handle it returns the zero value. See
 // nbd_get_handshake_flags(3).
@@ -585,7 +758,16 @@ func (h *Handle) HandshakeFlags() HandshakeFlag {
 	return r
 }
 
-// SetPreadInitialize sets the pread initialize setting.
+// SetPreadInitialize controls whether libnbd pre-initializes read buffers.
+//
+// Choose whether the library guarantees that a read buffer never keeps stale
+// contents. libnbd does this by zeroing the buffer before the read is sent;
+// this library zeroes it when the read fails, which gives the same guarantee
+// without the cost of zeroing on every successful read: after [Handle.Read],
+// nbd_pread_structured(3), nbd_aio_pread(3) or nbd_aio_pread_structured(3)
+// fails, whatever the reason (a refused argument, a server error, a lost
+// connection), the whole buffer is zeroes. A successful read always fills
+// the whole buffer.
 //
 // See nbd_set_pread_initialize(3).
 func (h *Handle) SetPreadInitialize(request bool) error {
@@ -599,7 +781,10 @@ func (h *Handle) SetPreadInitialize(request bool) error {
 	})
 }
 
-// PreadInitialize returns the pread initialize.
+// PreadInitialize reports whether libnbd pre-initializes read buffers.
+//
+// Return whether read buffers are guaranteed to hold no stale data after a
+// failed read (see [Handle.SetPreadInitialize]). The default is true.
 //
 // On a closed Handle it returns the zero value. See
 // nbd_get_pread_initialize(3).
@@ -614,7 +799,23 @@ func (h *Handle) PreadInitialize() bool {
 	return r
 }
 
-// SetStrictMode sets the strict mode setting.
+// SetStrictMode controls how strictly to follow NBD protocol.
+//
+// Choose which requests the library refuses by itself, before anything is
+// sent, because the server would likely reject them or behave unpredictably.
+// The argument is a bitmask of:
+//
+//   - StrictCommands: refuse a command the server did not advertise (for
+//     example [Handle.Flush] without [Handle.CanFlush], writes to a
+//     read-only export, block status without a negotiated meta context),
+//     and flags the server did not advertise ([FUA], [DF], [FastZero]).
+//   - StrictFlags: refuse a command flag the call does not accept, or one
+//     unknown to the library.
+//   - StrictBounds: refuse a request that reaches past the end of the
+//     export.
+//   - StrictZeroSize: refuse a request of length 0.
+//   - StrictAlign: refuse a request whose offset or length is not a
+//     multiple of the server's minimum block size ([Handle.BlockSize]).
 //
 // See nbd_set_strict_mode(3).
 func (h *Handle) SetStrictMode(flags StrictMode) error {
@@ -628,7 +829,10 @@ func (h *Handle) SetStrictMode(flags StrictMode) error {
 	})
 }
 
-// StrictMode returns the strict mode.
+// StrictMode reports which strictness flags are in effect.
+//
+// Return the current strictness flags, a bitmask of [StrictMode] values (see
+// [Handle.SetStrictMode]). The default is LIBNBD_STRICT_MASK, every check.
 //
 // On a closed Handle it returns the zero value. See nbd_get_strict_mode(3).
 func (h *Handle) StrictMode() StrictMode {
@@ -642,7 +846,23 @@ func (h *Handle) StrictMode() StrictMode {
 	return r
 }
 
-// SetOptMode sets the opt mode setting.
+// SetOptMode controls option mode, for pausing during option negotiation.
+//
+// Turn option mode on (true) or off (false, the default). In option mode,
+// the connect calls ([Handle.ConnectURI], [Handle.ConnectUnix] and the
+// others) stop in the middle of the handshake, once the server's greeting
+// has been received and structured replies negotiated (if
+// [Handle.SetRequestStructuredReplies] asks for them), and leave the handle
+// in the negotiating state. The program may then send options itself:
+//
+//   - [Handle.OptList] lists the server's exports;
+//   - [Handle.OptInfo] asks about an export without selecting it (after
+//     [Handle.SetExportName] names it);
+//   - [Handle.OptListMetaContext] lists the meta contexts of an export;
+//   - [Handle.OptGo] selects the export and enters the transmission phase
+//     (the handle becomes connected);
+//   - [Handle.OptAbort] or [Handle.Shutdown] ends the session without
+//     selecting an export.
 //
 // See nbd_set_opt_mode(3).
 func (h *Handle) SetOptMode(enable bool) error {
@@ -656,7 +876,10 @@ func (h *Handle) SetOptMode(enable bool) error {
 	})
 }
 
-// OptMode returns the opt mode.
+// OptMode returns whether option mode was enabled.
+//
+// Return whether option mode is on (see [Handle.SetOptMode]). The default is
+// false.
 //
 // On a closed Handle it returns the zero value. See nbd_get_opt_mode(3).
 func (h *Handle) OptMode() bool {
@@ -670,7 +893,15 @@ func (h *Handle) OptMode() bool {
 	return r
 }
 
-// AddMetaContext calls nbd_add_meta_context.
+// AddMetaContext asks server to negotiate metadata context.
+//
+// Add name to the list of meta contexts the client asks the server for. Meta
+// contexts are the kinds of block status information (see
+// [Handle.BlockStatus]) a server can report: "base:allocation"
+// ("base:allocation", which parts of the export are holes or read as zeroes)
+// is the one every server with block status offers; others come from
+// extensions, such as "qemu:dirty-bitmap:NAME". A name ending in ":" asks
+// for every context of a namespace.
 //
 // See nbd_add_meta_context(3).
 func (h *Handle) AddMetaContext(name string) error {
@@ -689,7 +920,12 @@ func (h *Handle) AddMetaContext(name string) error {
 	})
 }
 
-// NumMetaContexts returns the nr meta contexts.
+// NumMetaContexts returns the current number of requested meta contexts.
+//
+// Return how many names the list of requested meta contexts holds (see
+// [Handle.AddMetaContext]). This is what the client asks for, not what the
+// server agreed to: [Handle.CanMetaContext] tells that. Together with
+// [Handle.MetaContext], it lets a program read the list back.
 //
 // See nbd_get_nr_meta_contexts(3).
 func (h *Handle) NumMetaContexts() (int, error) {
@@ -707,7 +943,11 @@ func (h *Handle) NumMetaContexts() (int, error) {
 	return r, err
 }
 
-// MetaContext returns the meta context.
+// MetaContext returns the i'th meta context request.
+//
+// Return a copy of the name at index i (counting from 0) in the list of
+// requested meta contexts (see [Handle.AddMetaContext]). i must be less than
+// [Handle.NumMetaContexts].
 //
 // See nbd_get_meta_context(3).
 func (h *Handle) MetaContext(i int) (string, error) {
@@ -729,7 +969,12 @@ func (h *Handle) MetaContext(i int) (string, error) {
 	return r, err
 }
 
-// ClearMetaContexts calls nbd_clear_meta_contexts.
+// ClearMetaContexts resets the list of requested meta contexts.
+//
+// Empty the list of requested meta contexts (see [Handle.AddMetaContext]).
+// In option mode this lets a program ask about different contexts for
+// different exports. It does not change what the server has already agreed
+// to for a selected export.
 //
 // See nbd_clear_meta_contexts(3).
 func (h *Handle) ClearMetaContexts() error {
@@ -743,7 +988,14 @@ func (h *Handle) ClearMetaContexts() error {
 	})
 }
 
-// SetURIAllowTransports sets the uri allow transports setting.
+// SetURIAllowTransports sets the allowed transports in NBD URIs.
+//
+// Limit the transports that [Handle.ConnectURI] and [Handle.AioConnectURI]
+// accept, for programs that take URIs from untrusted sources. mask is a
+// bitmask of AllowTransportTCP (nbd:// and nbds://), AllowTransportUnix
+// (nbd+unix:// and nbds+unix://) and AllowTransportVsock (nbd+vsock:// and
+// nbds+vsock://). A URI with another transport fails with EPERM. The default
+// allows all (LIBNBD_ALLOW_TRANSPORT_MASK).
 //
 // See nbd_set_uri_allow_transports(3).
 func (h *Handle) SetURIAllowTransports(mask AllowTransport) error {
@@ -757,7 +1009,13 @@ func (h *Handle) SetURIAllowTransports(mask AllowTransport) error {
 	})
 }
 
-// SetURIAllowTLS sets the uri allow tls setting.
+// SetURIAllowTLS sets the allowed TLS settings in NBD URIs.
+//
+// Limit the TLS choices that [Handle.ConnectURI] and [Handle.AioConnectURI]
+// accept: with TLSDisable, a URI that asks for TLS (an nbds scheme) fails
+// with EPERM; with TLSRequire, a URI without TLS fails with EPERM; TLSAllow,
+// the default, accepts both. This only judges the URI; the handle's own TLS
+// setting is [Handle.SetTLS].
 //
 // See nbd_set_uri_allow_tls(3).
 func (h *Handle) SetURIAllowTLS(tls TLSMode) error {
@@ -771,7 +1029,13 @@ func (h *Handle) SetURIAllowTLS(tls TLSMode) error {
 	})
 }
 
-// SetURIAllowLocalFile sets the uri allow local file setting.
+// SetURIAllowLocalFile allows NBD URIs to name local files.
+//
+// Choose whether an NBD URI given to [Handle.ConnectURI] may make the
+// library read a local file, through the tls-psk-file (and tls-certificates)
+// query parameters. In libnbd such a URI fails with EPERM unless this is
+// true; the default is false, so that a URI from an untrusted source cannot
+// make the program read files.
 //
 // See nbd_set_uri_allow_local_file(3).
 func (h *Handle) SetURIAllowLocalFile(allow bool) error {
@@ -785,7 +1049,12 @@ func (h *Handle) SetURIAllowLocalFile(allow bool) error {
 	})
 }
 
-// SetSocketActivationName sets the socket activation name setting.
+// SetSocketActivationName sets the socket activation name.
+//
+// Name the socket that [Handle.ConnectSystemdSocketActivation] passes to the
+// subprocess: the name is given to it in the LISTEN_FDNAMES environment
+// variable, which some servers use to tell their sockets apart. By default
+// the name is empty and LISTEN_FDNAMES is not set.
 //
 // Built with -tags libnbd_system against a libnbd older than 1.16, it fails
 // with ENOTSUP. See nbd_set_socket_activation_name(3).
@@ -805,7 +1074,10 @@ func (h *Handle) SetSocketActivationName(socketName string) error {
 	})
 }
 
-// SocketActivationName returns the socket activation name.
+// SocketActivationName gets the socket activation name.
+//
+// Return a copy of the name set by [Handle.SetSocketActivationName], or the
+// empty string if none was set.
 //
 // Built with -tags libnbd_system against a libnbd older than 1.16, it fails
 // with ENOTSUP. See nbd_get_socket_activation_name(3).
@@ -825,7 +1097,12 @@ func (h *Handle) SocketActivationName() (string, error) {
 	return r, err
 }
 
-// IsReadOnly reports the result of nbd_is_read_only.
+// IsReadOnly reports whether the NBD export is read-only.
+//
+// Return whether the server says the export is read-only
+// (NBD_FLAG_READ_ONLY). Writes, trims and zeroing are then refused by the
+// library with EPERM, unless StrictCommands is off ([Handle.SetStrictMode]),
+// in which case the server refuses them.
 //
 // See nbd_is_read_only(3).
 func (h *Handle) IsReadOnly() (bool, error) {
@@ -843,7 +1120,13 @@ func (h *Handle) IsReadOnly() (bool, error) {
 	return r, err
 }
 
-// CanFlush reports the result of nbd_can_flush.
+// CanFlush reports whether the server supports the flush command.
+//
+// Return whether the server supports the flush command
+// (NBD_FLAG_SEND_FLUSH), [Handle.Flush] and nbd_aio_flush(3). Without it,
+// the library refuses flushes with EINVAL (while StrictCommands is on); a
+// server without it is taken to write data to stable storage at once, or not
+// to care.
 //
 // See nbd_can_flush(3).
 func (h *Handle) CanFlush() (bool, error) {
@@ -861,7 +1144,12 @@ func (h *Handle) CanFlush() (bool, error) {
 	return r, err
 }
 
-// CanFUA reports the result of nbd_can_fua.
+// CanFUA reports whether the server supports the FUA flag.
+//
+// Return whether the server supports the force unit access flag
+// (NBD_FLAG_SEND_FUA), [FUA], which makes a write, trim or zero reach stable
+// storage before the server replies. Without it, the library refuses the
+// flag with EINVAL (while StrictCommands is on).
 //
 // See nbd_can_fua(3).
 func (h *Handle) CanFUA() (bool, error) {
@@ -879,7 +1167,11 @@ func (h *Handle) CanFUA() (bool, error) {
 	return r, err
 }
 
-// IsRotational reports the result of nbd_is_rotational.
+// IsRotational reports whether the NBD disk is rotational (like a disk).
+//
+// Return whether the server says the export behaves like a rotating disk
+// (NBD_FLAG_ROTATIONAL), where seeking is slow, so that sequential access is
+// better than random access. It is only a hint, for scheduling requests.
 //
 // See nbd_is_rotational(3).
 func (h *Handle) IsRotational() (bool, error) {
@@ -897,7 +1189,12 @@ func (h *Handle) IsRotational() (bool, error) {
 	return r, err
 }
 
-// CanTrim reports the result of nbd_can_trim.
+// CanTrim reports whether the server supports the trim command.
+//
+// Return whether the server supports the trim command (NBD_FLAG_SEND_TRIM),
+// [Handle.Trim] and nbd_aio_trim(3), which tell it that a range is no longer
+// needed. Without it, the library refuses trims with EINVAL (while
+// StrictCommands is on).
 //
 // See nbd_can_trim(3).
 func (h *Handle) CanTrim() (bool, error) {
@@ -915,7 +1212,13 @@ func (h *Handle) CanTrim() (bool, error) {
 	return r, err
 }
 
-// CanZero reports the result of nbd_can_zero.
+// CanZero reports whether the server supports the zero command.
+//
+// Return whether the server supports the write zeroes command
+// (NBD_FLAG_SEND_WRITE_ZEROES), [Handle.Zero] and nbd_aio_zero(3), which
+// zero a range without sending the zeroes. Without it, the library refuses
+// them with EINVAL (while StrictCommands is on); write a buffer of zeroes
+// with [Handle.Write] instead.
 //
 // See nbd_can_zero(3).
 func (h *Handle) CanZero() (bool, error) {
@@ -933,7 +1236,13 @@ func (h *Handle) CanZero() (bool, error) {
 	return r, err
 }
 
-// CanFastZero reports the result of nbd_can_fast_zero.
+// CanFastZero reports whether the server supports the fast zero flag.
+//
+// Return whether the server supports the [FastZero] flag of the zero command
+// (NBD_FLAG_SEND_FAST_ZERO): with it, a zero request fails at once (ENOTSUP)
+// instead of being slow, when zeroing would take as long as writing zeroes.
+// Without it, the library refuses the flag with EINVAL (while StrictCommands
+// is on).
 //
 // See nbd_can_fast_zero(3).
 func (h *Handle) CanFastZero() (bool, error) {
@@ -951,7 +1260,15 @@ func (h *Handle) CanFastZero() (bool, error) {
 	return r, err
 }
 
-// CanDF reports the result of nbd_can_df.
+// CanDF reports whether the server supports the don't fragment flag to
+// pread.
+//
+// Return whether the server supports the "don't fragment" flag of reads
+// (NBD_FLAG_SEND_DF), [DF], which asks it to answer a structured read with a
+// single data chunk. The flag needs structured replies, so this is false
+// unless they were negotiated ([Handle.StructuredRepliesNegotiated]).
+// Without it, the library refuses the flag with EINVAL (while StrictCommands
+// is on).
 //
 // See nbd_can_df(3).
 func (h *Handle) CanDF() (bool, error) {
@@ -969,7 +1286,13 @@ func (h *Handle) CanDF() (bool, error) {
 	return r, err
 }
 
-// CanMultiConn reports the result of nbd_can_multi_conn.
+// CanMultiConn reports whether the server supports multi-conn.
+//
+// Return whether the server says the export may be used over several
+// connections at once with consistent results (NBD_FLAG_CAN_MULTI_CONN): a
+// flush on any connection makes the writes completed on every connection
+// stable and visible to all. Only then is it safe to spread one client's
+// requests over several handles, as nbdcopy(1) does.
 //
 // See nbd_can_multi_conn(3).
 func (h *Handle) CanMultiConn() (bool, error) {
@@ -987,7 +1310,12 @@ func (h *Handle) CanMultiConn() (bool, error) {
 	return r, err
 }
 
-// CanCache reports the result of nbd_can_cache.
+// CanCache reports whether the server supports the cache command.
+//
+// Return whether the server supports the cache command
+// (NBD_FLAG_SEND_CACHE), [Handle.Cache] and nbd_aio_cache(3), which ask it
+// to prefetch a range. Without it, the library refuses them with EINVAL
+// (while StrictCommands is on).
 //
 // See nbd_can_cache(3).
 func (h *Handle) CanCache() (bool, error) {
@@ -1005,7 +1333,16 @@ func (h *Handle) CanCache() (bool, error) {
 	return r, err
 }
 
-// CanMetaContext reports the result of nbd_can_meta_context.
+// CanMetaContext reports whether the server supports a specific meta
+// context.
+//
+// Return whether the server agreed, when the export was selected (or
+// described by [Handle.OptInfo]), to report the meta context named
+// metacontext, for example "base:allocation" ("base:allocation"). Only
+// contexts the client asked for ([Handle.AddMetaContext]) can be agreed, and
+// only when structured replies were negotiated; block status
+// ([Handle.BlockStatus]) reports on the agreed ones. The name must match
+// exactly.
 //
 // See nbd_can_meta_context(3).
 func (h *Handle) CanMetaContext(metacontext string) (bool, error) {
@@ -1028,7 +1365,13 @@ func (h *Handle) CanMetaContext(metacontext string) (bool, error) {
 	return r, err
 }
 
-// Protocol returns the protocol.
+// Protocol returns the NBD protocol variant.
+//
+// Return which handshake the server used: "oldstyle" (the original
+// handshake, with a single export and no options), "newstyle" (options, but
+// only the export name) or "newstyle-fixed" (the current handshake, with the
+// full set of options: structured replies, NBD_OPT_GO, listing, option
+// mode). The string is a constant of the library.
 //
 // See nbd_get_protocol(3).
 func (h *Handle) Protocol() (string, error) {
@@ -1046,7 +1389,13 @@ func (h *Handle) Protocol() (string, error) {
 	return r, err
 }
 
-// Size returns the size.
+// Size returns the export size.
+//
+// Return the size of the export in bytes. Reads and writes must stay within
+// it ([Handle.SetStrictMode] refuses those that do not, with StrictBounds).
+// The size is what the server announced; this library refuses, as a protocol
+// violation (EPROTO, the handle dies), a size that does not fit in a signed
+// 64-bit number.
 //
 // See nbd_get_size(3).
 func (h *Handle) Size() (int64, error) {
@@ -1064,7 +1413,12 @@ func (h *Handle) Size() (int64, error) {
 	return r, err
 }
 
-// AioIsCreated reports whether the handle is created.
+// AioIsCreated checks if the connection has not started.
+//
+// Return true if the handle is in the created state: [Create] made it and no
+// connect call has started a connection. A TCP connect whose every address
+// failed puts the handle back in this state. After a failed
+// [Handle.ConnectSocket], it tells whether the caller still owns the socket.
 //
 // On a closed Handle it returns the zero value. See nbd_aio_is_created(3).
 func (h *Handle) AioIsCreated() bool {
@@ -1078,7 +1432,16 @@ func (h *Handle) AioIsCreated() bool {
 	return r
 }
 
-// AioIsConnecting reports whether the handle is connecting.
+// AioIsConnecting checks if the connection is connecting or handshaking.
+//
+// Return true if a connect call has started a connection that is not yet
+// ready: the socket is connecting, or the library is running the handshake
+// by itself. In option mode it is also true while an option sent by an
+// nbd_opt_* or nbd_aio_opt_* call is in flight. It turns false when the
+// handle becomes ready ([Handle.AioIsReady]), negotiating in option mode
+// ([Handle.AioIsNegotiating]), closed, or dead ([Handle.AioIsDead]). After
+// an nbd_aio_connect_* or nbd_aio_opt_* call, drive the connection until
+// this is false.
 //
 // On a closed Handle it returns the zero value. See
 // nbd_aio_is_connecting(3).
@@ -1093,7 +1456,13 @@ func (h *Handle) AioIsConnecting() bool {
 	return r
 }
 
-// AioIsNegotiating reports whether the handle is negotiating.
+// AioIsNegotiating checks if connection is ready to send handshake option.
+//
+// Return true if the handle is in option mode ([Handle.SetOptMode]) and the
+// handshake has stopped to let the program send options with the nbd_opt_*
+// calls. While such an option is in flight the handle counts as connecting
+// instead ([Handle.AioIsConnecting]); it is negotiating again once the
+// answer has been processed, unless the option ended negotiation.
 //
 // On a closed Handle it returns the zero value. See
 // nbd_aio_is_negotiating(3).
@@ -1108,7 +1477,12 @@ func (h *Handle) AioIsNegotiating() bool {
 	return r
 }
 
-// AioIsReady reports whether the handle is ready.
+// AioIsReady checks if the connection is in the ready state.
+//
+// Return true if the handle is connected (the transmission phase) and is not
+// in the middle of sending a request or receiving a reply: commands may be
+// issued, and some may be in flight awaiting their replies. See
+// [Handle.AioIsProcessing] for the other half of the connected state.
 //
 // On a closed Handle it returns the zero value. See nbd_aio_is_ready(3).
 func (h *Handle) AioIsReady() bool {
@@ -1122,7 +1496,12 @@ func (h *Handle) AioIsReady() bool {
 	return r
 }
 
-// AioIsProcessing reports whether the handle is processing.
+// AioIsProcessing checks if the connection is processing a command.
+//
+// Return true if the handle is connected and in the middle of moving a
+// request or a reply: part of a request has been sent, or part of a reply
+// received. Commands may still be issued in this state. Connected handles
+// are either ready ([Handle.AioIsReady]) or processing.
 //
 // On a closed Handle it returns the zero value. See
 // nbd_aio_is_processing(3).
@@ -1137,7 +1516,13 @@ func (h *Handle) AioIsProcessing() bool {
 	return r
 }
 
-// AioIsDead reports whether the handle is dead.
+// AioIsDead checks if the connection is dead.
+//
+// Return true if the connection has failed: a connect or I/O error, the
+// server closing the connection unexpectedly, or a violation of the
+// protocol. Every command that was in flight has failed, the socket is
+// closed, and no call that needs the connection will succeed: close the
+// handle. The call that noticed the failure returned its errno and message.
 //
 // On a closed Handle it returns the zero value. See nbd_aio_is_dead(3).
 func (h *Handle) AioIsDead() bool {
@@ -1151,7 +1536,12 @@ func (h *Handle) AioIsDead() bool {
 	return r
 }
 
-// AioIsClosed reports whether the handle is closed.
+// AioIsClosed checks if the connection is closed.
+//
+// Return true if the connection was shut down cleanly: by [Handle.Shutdown],
+// nbd_aio_disconnect(3) (once the server has closed the connection), or
+// [Handle.OptAbort]. The export information calls still answer; no command
+// can be issued. The handle must still be released with [Handle.Close].
 //
 // On a closed Handle it returns true. See nbd_aio_is_closed(3).
 func (h *Handle) AioIsClosed() bool {
@@ -1167,7 +1557,14 @@ func (h *Handle) AioIsClosed() bool {
 	return r
 }
 
-// AioInFlight calls nbd_aio_in_flight.
+// AioInFlight checks how many aio commands are still in flight.
+//
+// Return the number of commands that have been issued but have not
+// completed: those still queued in the library and those sent to the server
+// and awaiting a reply. Completed commands waiting to be retired
+// (nbd_aio_command_completed(3)) are not counted; nor are synchronous calls
+// made by other threads. A disconnect request issued by
+// nbd_aio_disconnect(3) counts while it is queued.
 //
 // See nbd_aio_in_flight(3).
 func (h *Handle) AioInFlight() (int, error) {
@@ -1185,7 +1582,15 @@ func (h *Handle) AioInFlight() (int, error) {
 	return r, err
 }
 
-// ConnectionState calls nbd_connection_state.
+// ConnectionState returns string describing the state of the connection.
+//
+// Return a description of the handle's current state, for people: a short
+// state name, a colon, and a sentence, for example "READY: connected and
+// ready for commands". The names are those of the states used in error
+// messages ("invalid state: READY: ..."): START (created),
+// CONNECT.CONNECTING, the handshake states (MAGIC.*, OLDSTYLE.*,
+// NEWSTYLE.*), NEGOTIATING, READY, PROCESSING, CLOSED and DEAD. The exact
+// text is not an interface; test the state with the nbd_aio_is_* calls.
 //
 // See nbd_connection_state(3).
 func (h *Handle) ConnectionState() (string, error) {
@@ -1203,7 +1608,11 @@ func (h *Handle) ConnectionState() (string, error) {
 	return r, err
 }
 
-// PackageName returns the package name.
+// PackageName returns the name of the library.
+//
+// Return the name of the package, "libnbd". This library answers like
+// libnbd, whose interface it provides, so that programs that print or test
+// the name keep working.
 //
 // On a closed Handle it returns the zero value. See nbd_get_package_name(3).
 func (h *Handle) PackageName() string {
@@ -1217,7 +1626,12 @@ func (h *Handle) PackageName() string {
 	return r
 }
 
-// PackageVersion returns the version.
+// PackageVersion returns the version of the library.
+//
+// Return the version of libnbd whose interface the library provides, as a
+// string "MAJOR.MINOR.RELEASE": "1.14.2". Programs that check the version at
+// run time compare it with the libnbd release they need; to check for a call
+// at compile time, test its LIBNBD_HAVE_NBD_* macro instead.
 //
 // On a closed Handle it returns the zero value. See nbd_get_version(3).
 func (h *Handle) PackageVersion() string {
@@ -1231,7 +1645,13 @@ func (h *Handle) PackageVersion() string {
 	return r
 }
 
-// SubprocessPID returns the subprocess pid.
+// SubprocessPID gets the process ID of the subprocess.
+//
+// Return the process ID of the server subprocess that
+// [Handle.ConnectCommand] or [Handle.ConnectSystemdSocketActivation] (or
+// their asynchronous forms) started. The subprocess stays the handle's: the
+// program may send it signals, but must not wait for it (waitpid(2)), since
+// [Handle.Close] does. The process ID stays valid until [Handle.Close].
 //
 // Built with -tags libnbd_system against a libnbd older than 1.22, it fails
 // with ENOTSUP. See nbd_get_subprocess_pid(3).
@@ -1250,7 +1670,12 @@ func (h *Handle) SubprocessPID() (int64, error) {
 	return r, err
 }
 
-// SupportsTLS reports the result of nbd_supports_tls.
+// SupportsTLS returns true if libnbd was compiled with support for TLS.
+//
+// Return whether the library can use TLS. This library is built without TLS
+// and returns false: the TLS settings ([Handle.SetTLS] and the others) are
+// accepted and stored, but requiring TLS makes the connect calls fail with
+// ENOTSUP, and nbds URIs are refused.
 //
 // On a closed Handle it returns the zero value. See nbd_supports_tls(3).
 func (h *Handle) SupportsTLS() bool {
@@ -1264,7 +1689,13 @@ func (h *Handle) SupportsTLS() bool {
 	return r
 }
 
-// SupportsVsock reports the result of nbd_supports_vsock.
+// SupportsVsock returns true if libnbd was compiled with support for
+// AF_VSOCK.
+//
+// Return whether the library was built with AF_VSOCK support, needed by
+// [Handle.ConnectVsock], [Handle.AioConnectVsock] and nbd+vsock URIs. This
+// library, built for Linux, returns true. The running kernel may still lack
+// AF_VSOCK, which the connect calls report with EAFNOSUPPORT.
 //
 // On a closed Handle it returns the zero value. Built with -tags
 // libnbd_system against a libnbd older than 1.16, it returns the zero value.
@@ -1280,7 +1711,11 @@ func (h *Handle) SupportsVsock() bool {
 	return r
 }
 
-// SupportsURI reports the result of nbd_supports_uri.
+// SupportsURI returns true if libnbd was compiled with support for NBD URIs.
+//
+// Return whether the library can parse NBD URIs ([Handle.ConnectURI],
+// [Handle.URI], [Handle.IsURI]). libnbd needs an external library for that
+// and may lack it; this library has its own parser and always returns true.
 //
 // On a closed Handle it returns the zero value. See nbd_supports_uri(3).
 func (h *Handle) SupportsURI() bool {
@@ -1294,7 +1729,15 @@ func (h *Handle) SupportsURI() bool {
 	return r
 }
 
-// URI returns the uri.
+// URI constructs an NBD URI for a connection.
+//
+// Build an NBD URI that names the connection of the handle, so that it could
+// be reached again with [Handle.ConnectURI]: the transport and address given
+// to the connect call (TCP host and port, Unix socket path, or vsock CID and
+// port), the export name, and the TLS settings (user name, tls-certificates
+// and tls-psk-file, and tls-verify-peer=false when verification is off).
+// This is best effort: the URI is not guaranteed to work, and it carries
+// nothing the URI format cannot express.
 //
 // See nbd_get_uri(3).
 func (h *Handle) URI() (string, error) {
@@ -1313,7 +1756,11 @@ func (h *Handle) URI() (string, error) {
 	return r, err
 }
 
-// IsURI reports the result of nbd_is_uri.
+// IsURI detects if a string could be an NBD URI.
+//
+// Tell whether the string uri looks like an NBD URI: true if it does, false
+// if not. This lets a program take either a URI or something else, such as a
+// file name, in the same argument, as nbdcopy(1) does.
 //
 // Built with -tags libnbd_system against a libnbd older than 1.22, it fails
 // with ENOTSUP. See nbd_is_uri(3).
