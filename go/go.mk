@@ -4,6 +4,13 @@
 
 GO ?= go
 
+# Go's build cache keys on the files in the package directory, not on the
+# c/lib sources the stubs #include, so an edited core would be served
+# stale from the cache.  A digest of the core in CGO_CFLAGS (which is part
+# of the key) makes every core change rebuild.
+GO_CORE_DIGEST := $(shell cat c/lib/*.c c/lib/*.h c/include/*.h 2>/dev/null | cksum | cut -d' ' -f1)
+export CGO_CFLAGS := -g -O2 -DGONBD_CORE_DIGEST=$(GO_CORE_DIGEST)
+
 .PHONY: check-go go-generate go-bench go-check-system
 
 go-generate:

@@ -919,6 +919,15 @@ class CloseAfterGo(Server):
         self.close_now("scenario")
 
 
+@scenario("close-after-reply")
+class CloseAfterReply(Server):
+    description = "server answers the first READ, then closes cleanly"
+
+    def reply_read(self, req):
+        Server.reply_read(self, req)
+        self.close_now("scenario")
+
+
 # -- transmission faults ------------------------------------------------
 
 class FirstReadFault(Server):

@@ -302,7 +302,9 @@ func genWrapper(p func(string, ...any), c api.Call, groups map[string]api.Group)
 			needOut = true
 		case api.Closure:
 			if !a.Optional {
-				p("  if (%s.callback == NULL) {\n    set_error (EFAULT, \"%%s cannot be NULL\", %q);\n    ret = %s;\n    goto out;\n  }\n", a.Name, a.Name, ev)
+				// Absent only when both are NULL (libnbd's rule): a
+				// closure with just .free is kept, and never called.
+				p("  if (%s.callback == NULL && %s.free == NULL) {\n    set_error (EFAULT, \"%%s cannot be NULL\", %q);\n    ret = %s;\n    goto out;\n  }\n", a.Name, a.Name, a.Name, ev)
 				needOut = true
 			}
 		}

@@ -159,447 +159,577 @@ typedef struct {
 #define NBD_NULL_COMPLETION ((nbd_completion_callback) { .callback = NULL })
 
 /* ---- calls ------------------------------------------------------------------ */
+/* Create a new NBD handle. */
 extern struct nbd_handle *nbd_create (void);
 #define LIBNBD_HAVE_NBD_CREATE 1
 
+/* Close an NBD handle and free its resources. */
 extern void nbd_close (struct nbd_handle *h);
 #define LIBNBD_HAVE_NBD_CLOSE 1
 
+/* Get the message of the last error in this thread. */
 extern const char *nbd_get_error (void);
 #define LIBNBD_HAVE_NBD_GET_ERROR 1
 
+/* Get the errno of the last error in this thread. */
 extern int nbd_get_errno (void);
 #define LIBNBD_HAVE_NBD_GET_ERRNO 1
 
+/* Set or clear the debug flag. */
 extern int nbd_set_debug (struct nbd_handle *h, bool debug) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_DEBUG 1
 
+/* Return the state of the debug flag. */
 extern int nbd_get_debug (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_DEBUG 1
 
+/* Set the debug callback. */
 extern int nbd_set_debug_callback (struct nbd_handle *h, nbd_debug_callback debug_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_DEBUG_CALLBACK 1
 
+/* Clear the debug callback. */
 extern int nbd_clear_debug_callback (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CLEAR_DEBUG_CALLBACK 1
 
+/* Statistics of bytes sent over the connection so far. */
 extern uint64_t nbd_stats_bytes_sent (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_STATS_BYTES_SENT 1
 
+/* Statistics of chunks sent over the connection so far. */
 extern uint64_t nbd_stats_chunks_sent (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_STATS_CHUNKS_SENT 1
 
+/* Statistics of bytes received over the connection so far. */
 extern uint64_t nbd_stats_bytes_received (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_STATS_BYTES_RECEIVED 1
 
+/* Statistics of chunks received over the connection so far. */
 extern uint64_t nbd_stats_chunks_received (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_STATS_CHUNKS_RECEIVED 1
 
+/* Set the handle name. */
 extern int nbd_set_handle_name (struct nbd_handle *h, const char *handle_name) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_SET_HANDLE_NAME 1
 
-/* The caller frees the result. */
+/* Get the handle name. The caller frees the result. */
 extern char *nbd_get_handle_name (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_HANDLE_NAME 1
 
+/* Set the per-handle private data. */
 extern uintptr_t nbd_set_private_data (struct nbd_handle *h, uintptr_t private_data) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_PRIVATE_DATA 1
 
+/* Get the per-handle private data. */
 extern uintptr_t nbd_get_private_data (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_PRIVATE_DATA 1
 
+/* Set the export name. */
 extern int nbd_set_export_name (struct nbd_handle *h, const char *export_name) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_SET_EXPORT_NAME 1
 
-/* The caller frees the result. */
+/* Get the export name. The caller frees the result. */
 extern char *nbd_get_export_name (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_EXPORT_NAME 1
 
+/* Control whether NBD_OPT_GO requests block size. */
 extern int nbd_set_request_block_size (struct nbd_handle *h, bool request) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_REQUEST_BLOCK_SIZE 1
 
+/* See if NBD_OPT_GO requests block size. */
 extern int nbd_get_request_block_size (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_REQUEST_BLOCK_SIZE 1
 
+/* Control whether NBD_OPT_GO requests extra details. */
 extern int nbd_set_full_info (struct nbd_handle *h, bool request) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_FULL_INFO 1
 
+/* See if NBD_OPT_GO requests extra details. */
 extern int nbd_get_full_info (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_FULL_INFO 1
 
-/* The caller frees the result. */
+/* Return the canonical export name, if the server has one. The caller
+ * frees the result.
+ */
 extern char *nbd_get_canonical_export_name (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_CANONICAL_EXPORT_NAME 1
 
-/* The caller frees the result. */
+/* Return the export description. The caller frees the result. */
 extern char *nbd_get_export_description (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_EXPORT_DESCRIPTION 1
 
+/* Enable or require TLS (authentication and encryption). */
 extern int nbd_set_tls (struct nbd_handle *h, int tls) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_TLS 1
 
+/* Get the TLS request setting. */
 extern int nbd_get_tls (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_TLS 1
 
+/* Find out if TLS was negotiated on a connection. */
 extern int nbd_get_tls_negotiated (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_TLS_NEGOTIATED 1
 
+/* Set the path to the TLS certificates directory. */
 extern int nbd_set_tls_certificates (struct nbd_handle *h, const char *dir) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_SET_TLS_CERTIFICATES 1
 
+/* Set whether we verify the identity of the server. */
 extern int nbd_set_tls_verify_peer (struct nbd_handle *h, bool verify) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_TLS_VERIFY_PEER 1
 
+/* Get whether we verify the identity of the server. */
 extern int nbd_get_tls_verify_peer (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_TLS_VERIFY_PEER 1
 
+/* Set the TLS username. */
 extern int nbd_set_tls_username (struct nbd_handle *h, const char *username) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_SET_TLS_USERNAME 1
 
-/* The caller frees the result. */
+/* Get the current TLS username. The caller frees the result. */
 extern char *nbd_get_tls_username (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_TLS_USERNAME 1
 
+/* Set the TLS Pre-Shared Keys (PSK) filename. */
 extern int nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_SET_TLS_PSK_FILE 1
 
+/* Control use of structured replies. */
 extern int nbd_set_request_structured_replies (struct nbd_handle *h, bool request) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_REQUEST_STRUCTURED_REPLIES 1
 
+/* See if structured replies are attempted. */
 extern int nbd_get_request_structured_replies (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_REQUEST_STRUCTURED_REPLIES 1
 
+/* See if structured replies are in use. */
 extern int nbd_get_structured_replies_negotiated (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_STRUCTURED_REPLIES_NEGOTIATED 1
 
+/* Control whether connect automatically requests meta contexts. */
 extern int nbd_set_request_meta_context (struct nbd_handle *h, bool request) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_REQUEST_META_CONTEXT 1
 
+/* See if connect automatically requests meta contexts. */
 extern int nbd_get_request_meta_context (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_REQUEST_META_CONTEXT 1
 
+/* Control use of handshake flags. */
 extern int nbd_set_handshake_flags (struct nbd_handle *h, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_HANDSHAKE_FLAGS 1
 
+/* See which handshake flags are supported. */
 extern uint32_t nbd_get_handshake_flags (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_HANDSHAKE_FLAGS 1
 
+/* Control whether libnbd pre-initializes read buffers. */
 extern int nbd_set_pread_initialize (struct nbd_handle *h, bool request) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_PREAD_INITIALIZE 1
 
+/* See whether libnbd pre-initializes read buffers. */
 extern int nbd_get_pread_initialize (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_PREAD_INITIALIZE 1
 
+/* Control how strictly to follow NBD protocol. */
 extern int nbd_set_strict_mode (struct nbd_handle *h, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_STRICT_MODE 1
 
+/* See which strictness flags are in effect. */
 extern uint32_t nbd_get_strict_mode (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_STRICT_MODE 1
 
+/* Control option mode, for pausing during option negotiation. */
 extern int nbd_set_opt_mode (struct nbd_handle *h, bool enable) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_OPT_MODE 1
 
+/* Return whether option mode was enabled. */
 extern int nbd_get_opt_mode (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_OPT_MODE 1
 
+/* End negotiation and move on to using an export. */
 extern int nbd_opt_go (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_OPT_GO 1
 
+/* End negotiation and close the connection. */
 extern int nbd_opt_abort (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_OPT_ABORT 1
 
+/* Request the server to list all exports during negotiation. */
 extern int nbd_opt_list (struct nbd_handle *h, nbd_list_callback list_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_OPT_LIST 1
 
+/* Request the server for information about an export. */
 extern int nbd_opt_info (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_OPT_INFO 1
 
+/* List available meta contexts, using implicit query list. */
 extern int nbd_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback context_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_OPT_LIST_META_CONTEXT 1
 
+/* Ask server to negotiate metadata context. */
 extern int nbd_add_meta_context (struct nbd_handle *h, const char *name) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_ADD_META_CONTEXT 1
 
+/* Return the current number of requested meta contexts. */
 extern ssize_t nbd_get_nr_meta_contexts (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_NR_META_CONTEXTS 1
 
-/* The caller frees the result. */
+/* Return the i'th meta context request. The caller frees the result. */
 extern char *nbd_get_meta_context (struct nbd_handle *h, size_t i) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_META_CONTEXT 1
 
+/* Reset the list of requested meta contexts. */
 extern int nbd_clear_meta_contexts (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CLEAR_META_CONTEXTS 1
 
+/* Set the allowed transports in NBD URIs. */
 extern int nbd_set_uri_allow_transports (struct nbd_handle *h, uint32_t mask) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_URI_ALLOW_TRANSPORTS 1
 
+/* Set the allowed TLS settings in NBD URIs. */
 extern int nbd_set_uri_allow_tls (struct nbd_handle *h, int tls) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_URI_ALLOW_TLS 1
 
+/* Allow NBD URIs to name local files. */
 extern int nbd_set_uri_allow_local_file (struct nbd_handle *h, bool allow) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SET_URI_ALLOW_LOCAL_FILE 1
 
+/* Connect to NBD URI. */
 extern int nbd_connect_uri (struct nbd_handle *h, const char *uri) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_CONNECT_URI 1
 
+/* Connect to NBD server over a Unix domain socket. */
 extern int nbd_connect_unix (struct nbd_handle *h, const char *unixsocket) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_CONNECT_UNIX 1
 
+/* Connect to NBD server over AF_VSOCK protocol. */
 extern int nbd_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CONNECT_VSOCK 1
 
+/* Connect to NBD server over a TCP port. */
 extern int nbd_connect_tcp (struct nbd_handle *h, const char *hostname, const char *port) LIBNBD_NONNULL(1, 2, 3);
 #define LIBNBD_HAVE_NBD_CONNECT_TCP 1
 
+/* Connect directly to a connected socket. */
 extern int nbd_connect_socket (struct nbd_handle *h, int sock) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CONNECT_SOCKET 1
 
+/* Connect to NBD server command. */
 extern int nbd_connect_command (struct nbd_handle *h, char **argv) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_CONNECT_COMMAND 1
 
+/* Connect using systemd socket activation. */
 extern int nbd_connect_systemd_socket_activation (struct nbd_handle *h, char **argv) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_CONNECT_SYSTEMD_SOCKET_ACTIVATION 1
 
+/* Set the socket activation name. */
 extern int nbd_set_socket_activation_name (struct nbd_handle *h, const char *socket_name) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_SET_SOCKET_ACTIVATION_NAME 1
 
-/* The caller frees the result. */
+/* Get the socket activation name. The caller frees the result. */
 extern char *nbd_get_socket_activation_name (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_SOCKET_ACTIVATION_NAME 1
 
+/* Is the NBD export read-only?. */
 extern int nbd_is_read_only (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_IS_READ_ONLY 1
 
+/* Does the server support the flush command?. */
 extern int nbd_can_flush (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_FLUSH 1
 
+/* Does the server support the FUA flag?. */
 extern int nbd_can_fua (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_FUA 1
 
+/* Is the NBD disk rotational (like a disk)?. */
 extern int nbd_is_rotational (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_IS_ROTATIONAL 1
 
+/* Does the server support the trim command?. */
 extern int nbd_can_trim (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_TRIM 1
 
+/* Does the server support the zero command?. */
 extern int nbd_can_zero (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_ZERO 1
 
+/* Does the server support the fast zero flag?. */
 extern int nbd_can_fast_zero (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_FAST_ZERO 1
 
+/* Does the server support the don't fragment flag to pread?. */
 extern int nbd_can_df (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_DF 1
 
+/* Does the server support multi-conn?. */
 extern int nbd_can_multi_conn (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_MULTI_CONN 1
 
+/* Does the server support the cache command?. */
 extern int nbd_can_cache (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_CACHE 1
 
+/* Does the server support a specific meta context?. */
 extern int nbd_can_meta_context (struct nbd_handle *h, const char *metacontext) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_CAN_META_CONTEXT 1
 
-/* The result is owned by the library. */
+/* Return the NBD protocol variant. The result is owned by the library. */
 extern const char *nbd_get_protocol (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_PROTOCOL 1
 
+/* Return the export size. */
 extern int64_t nbd_get_size (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_SIZE 1
 
+/* Return a specific server block size constraint. */
 extern int64_t nbd_get_block_size (struct nbd_handle *h, int size_type) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_BLOCK_SIZE 1
 
+/* Read from the NBD server. */
 extern int nbd_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, uint32_t flags) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_PREAD 1
 
+/* Read from the NBD server. */
 extern int nbd_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, nbd_chunk_callback chunk_callback, uint32_t flags) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_PREAD_STRUCTURED 1
 
+/* Write to the NBD server. */
 extern int nbd_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset, uint32_t flags) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_PWRITE 1
 
+/* Disconnect from the NBD server. */
 extern int nbd_shutdown (struct nbd_handle *h, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SHUTDOWN 1
 
+/* Send flush command to the NBD server. */
 extern int nbd_flush (struct nbd_handle *h, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_FLUSH 1
 
+/* Send trim command to the NBD server. */
 extern int nbd_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_TRIM 1
 
+/* Send cache (prefetch) command to the NBD server. */
 extern int nbd_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CACHE 1
 
+/* Send write zeroes command to the NBD server. */
 extern int nbd_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_ZERO 1
 
+/* Send block status command to the NBD server. */
 extern int nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent_callback extent_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_BLOCK_STATUS 1
 
+/* Poll the handle once. */
 extern int nbd_poll (struct nbd_handle *h, int timeout) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_POLL 1
 
+/* Poll the handle once, with fd. */
 extern int nbd_poll2 (struct nbd_handle *h, int fd, int timeout) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_POLL2 1
 
+/* Connect to the NBD server. */
 extern int nbd_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addrlen) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT 1
 
+/* Connect to an NBD URI. */
 extern int nbd_aio_connect_uri (struct nbd_handle *h, const char *uri) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT_URI 1
 
+/* Connect to the NBD server over a Unix domain socket. */
 extern int nbd_aio_connect_unix (struct nbd_handle *h, const char *unixsocket) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT_UNIX 1
 
+/* Connect to the NBD server over AF_VSOCK protocol. */
 extern int nbd_aio_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT_VSOCK 1
 
+/* Connect to the NBD server over a TCP port. */
 extern int nbd_aio_connect_tcp (struct nbd_handle *h, const char *hostname, const char *port) LIBNBD_NONNULL(1, 2, 3);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT_TCP 1
 
+/* Connect directly to a connected socket. */
 extern int nbd_aio_connect_socket (struct nbd_handle *h, int sock) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT_SOCKET 1
 
+/* Connect to the NBD server. */
 extern int nbd_aio_connect_command (struct nbd_handle *h, char **argv) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT_COMMAND 1
 
+/* Connect using systemd socket activation. */
 extern int nbd_aio_connect_systemd_socket_activation (struct nbd_handle *h, char **argv) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_CONNECT_SYSTEMD_SOCKET_ACTIVATION 1
 
+/* End negotiation and move on to using an export. */
 extern int nbd_aio_opt_go (struct nbd_handle *h, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_OPT_GO 1
 
+/* End negotiation and close the connection. */
 extern int nbd_aio_opt_abort (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_OPT_ABORT 1
 
+/* Request the server to list all exports during negotiation. */
 extern int nbd_aio_opt_list (struct nbd_handle *h, nbd_list_callback list_callback, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_OPT_LIST 1
 
+/* Request the server for information about an export. */
 extern int nbd_aio_opt_info (struct nbd_handle *h, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_OPT_INFO 1
 
+/* List available meta contexts, using implicit query list. */
 extern int nbd_aio_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback context_callback, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_OPT_LIST_META_CONTEXT 1
 
-/* buf must stay valid until the command completes. Returns the command's
- * cookie.
+/* Read from the NBD server. buf must stay valid until the command
+ * completes. Returns the command's cookie.
  */
 extern int64_t nbd_aio_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_PREAD 1
 
-/* buf must stay valid until the command completes. Returns the command's
- * cookie.
+/* Read from the NBD server. buf must stay valid until the command
+ * completes. Returns the command's cookie.
  */
 extern int64_t nbd_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t offset, nbd_chunk_callback chunk_callback, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_PREAD_STRUCTURED 1
 
-/* buf must stay valid until the command completes. Returns the command's
- * cookie.
+/* Write to the NBD server. buf must stay valid until the command
+ * completes. Returns the command's cookie.
  */
 extern int64_t nbd_aio_pwrite (struct nbd_handle *h, const void *buf, size_t count, uint64_t offset, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_AIO_PWRITE 1
 
+/* Disconnect from the NBD server. */
 extern int nbd_aio_disconnect (struct nbd_handle *h, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_DISCONNECT 1
 
-/* Returns the command's cookie. */
+/* Send flush command to the NBD server. Returns the command's cookie. */
 extern int64_t nbd_aio_flush (struct nbd_handle *h, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_FLUSH 1
 
-/* Returns the command's cookie. */
+/* Send trim command to the NBD server. Returns the command's cookie. */
 extern int64_t nbd_aio_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_TRIM 1
 
-/* Returns the command's cookie. */
+/* Send cache (prefetch) command to the NBD server. Returns the command's
+ * cookie.
+ */
 extern int64_t nbd_aio_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_CACHE 1
 
-/* Returns the command's cookie. */
+/* Send write zeroes command to the NBD server. Returns the command's
+ * cookie.
+ */
 extern int64_t nbd_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_ZERO 1
 
-/* Returns the command's cookie. */
+/* Send block status command to the NBD server. Returns the command's
+ * cookie.
+ */
 extern int64_t nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent_callback extent_callback, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS 1
 
+/* Return file descriptor associated with this connection. */
 extern int nbd_aio_get_fd (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_GET_FD 1
 
+/* Return the read or write direction. */
 extern unsigned nbd_aio_get_direction (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_GET_DIRECTION 1
 
+/* Notify that the connection is readable. */
 extern int nbd_aio_notify_read (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_NOTIFY_READ 1
 
+/* Notify that the connection is writable. */
 extern int nbd_aio_notify_write (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_NOTIFY_WRITE 1
 
+/* Check if the connection has not started. */
 extern int nbd_aio_is_created (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_IS_CREATED 1
 
+/* Check if the connection is connecting or handshaking. */
 extern int nbd_aio_is_connecting (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_IS_CONNECTING 1
 
+/* Check if connection is ready to send handshake option. */
 extern int nbd_aio_is_negotiating (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_IS_NEGOTIATING 1
 
+/* Check if the connection is in the ready state. */
 extern int nbd_aio_is_ready (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_IS_READY 1
 
+/* Check if the connection is processing a command. */
 extern int nbd_aio_is_processing (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_IS_PROCESSING 1
 
+/* Check if the connection is dead. */
 extern int nbd_aio_is_dead (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_IS_DEAD 1
 
+/* Check if the connection is closed. */
 extern int nbd_aio_is_closed (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_IS_CLOSED 1
 
+/* Check if the command completed. */
 extern int nbd_aio_command_completed (struct nbd_handle *h, uint64_t cookie) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_COMMAND_COMPLETED 1
 
+/* Check if any command has completed. */
 extern int64_t nbd_aio_peek_command_completed (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_PEEK_COMMAND_COMPLETED 1
 
+/* Check how many aio commands are still in flight. */
 extern int nbd_aio_in_flight (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_IN_FLIGHT 1
 
-/* The result is owned by the library. */
+/* Return string describing the state of the connection. The result is
+ * owned by the library.
+ */
 extern const char *nbd_connection_state (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CONNECTION_STATE 1
 
-/* The result is owned by the library. */
+/* Return the name of the library. The result is owned by the library. */
 extern const char *nbd_get_package_name (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_PACKAGE_NAME 1
 
-/* The result is owned by the library. */
+/* Return the version of the library. The result is owned by the library. */
 extern const char *nbd_get_version (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_VERSION 1
 
+/* Kill server running as a subprocess. */
 extern int nbd_kill_subprocess (struct nbd_handle *h, int signum) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_KILL_SUBPROCESS 1
 
+/* Get the process ID of the subprocess. */
 extern int64_t nbd_get_subprocess_pid (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_SUBPROCESS_PID 1
 
+/* True if libnbd was compiled with support for TLS. */
 extern int nbd_supports_tls (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SUPPORTS_TLS 1
 
+/* True if libnbd was compiled with support for AF_VSOCK. */
 extern int nbd_supports_vsock (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SUPPORTS_VSOCK 1
 
+/* True if libnbd was compiled with support for NBD URIs. */
 extern int nbd_supports_uri (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_SUPPORTS_URI 1
 
-/* The caller frees the result. */
+/* Construct an NBD URI for a connection. The caller frees the result. */
 extern char *nbd_get_uri (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_URI 1
 
+/* Detect if a string could be an NBD URI. */
 extern int nbd_is_uri (struct nbd_handle *h, const char *uri) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_IS_URI 1
 
-/* Extension of this library (not in libnbd), in its own version node. */
+/* Connect to the NBD server at a socket address. Extension of this library
+ * (not in libnbd), in its own version node.
+ */
 extern int nbd_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addrlen) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_CONNECT 1
 

@@ -53,7 +53,7 @@ nbd_set_debug_callback (struct nbd_handle *h, nbd_debug_callback debug_callback)
   pthread_mutex_lock (&h->lock);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_enter (h, " debug_callback=%s", debug_callback.callback ? "<fun>" : "<none>");
-  if (debug_callback.callback == NULL) {
+  if (debug_callback.callback == NULL && debug_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "debug_callback");
     ret = -1;
     goto out;
@@ -904,7 +904,7 @@ nbd_opt_list (struct nbd_handle *h, nbd_list_callback list_callback)
     ret = -1;
     goto out;
   }
-  if (list_callback.callback == NULL) {
+  if (list_callback.callback == NULL && list_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "list_callback");
     ret = -1;
     goto out;
@@ -956,7 +956,7 @@ nbd_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback context_ca
     ret = -1;
     goto out;
   }
-  if (context_callback.callback == NULL) {
+  if (context_callback.callback == NULL && context_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "context_callback");
     ret = -1;
     goto out;
@@ -1755,7 +1755,7 @@ nbd_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_t of
     ret = -1;
     goto out;
   }
-  if (chunk_callback.callback == NULL) {
+  if (chunk_callback.callback == NULL && chunk_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "chunk_callback");
     ret = -1;
     goto out;
@@ -1970,7 +1970,7 @@ nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_ext
     ret = -1;
     goto out;
   }
-  if (extent_callback.callback == NULL) {
+  if (extent_callback.callback == NULL && extent_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "extent_callback");
     ret = -1;
     goto out;
@@ -2303,7 +2303,7 @@ nbd_aio_opt_list (struct nbd_handle *h, nbd_list_callback list_callback, nbd_com
     ret = -1;
     goto out;
   }
-  if (list_callback.callback == NULL) {
+  if (list_callback.callback == NULL && list_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "list_callback");
     ret = -1;
     goto out;
@@ -2357,7 +2357,7 @@ nbd_aio_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback contex
     ret = -1;
     goto out;
   }
-  if (context_callback.callback == NULL) {
+  if (context_callback.callback == NULL && context_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "context_callback");
     ret = -1;
     goto out;
@@ -2429,7 +2429,7 @@ nbd_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count, uint64_
     ret = -1;
     goto out;
   }
-  if (chunk_callback.callback == NULL) {
+  if (chunk_callback.callback == NULL && chunk_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "chunk_callback");
     ret = -1;
     goto out;
@@ -2650,7 +2650,7 @@ nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd
     ret = -1;
     goto out;
   }
-  if (extent_callback.callback == NULL) {
+  if (extent_callback.callback == NULL && extent_callback.free == NULL) {
     set_error (EFAULT, "%s cannot be NULL", "extent_callback");
     ret = -1;
     goto out;

@@ -76,10 +76,15 @@ on_eof (struct nbd_handle *h)
   else if (h->state == ST_HS_EXPORT_NAME && h->rstart == h->rend)
     set_dead (h, ENOENT, "server closed the connection after NBD_OPT_EXPORT_NAME "
               "(the export name was probably rejected)");
+  else if (h->state == ST_TRANSMISSION && nbd_internal_between_replies (h) &&
+           h->nr_inflight == 0 && h->sendq_head == NULL)
+    /* After the last reply, with nothing asked: an orderly close (as
+     * libnbd sees it), not a failure. */
+    nbd_internal_set_closed (h);
   else if (h->state == ST_TRANSMISSION && nbd_internal_between_replies (h))
     /* Between replies: the connection is simply gone. */
     set_dead (h, ENOTCONN, "server closed the connection with %d command(s) in flight",
-              h->nr_inflight);
+              h->nr_inflight + h->nr_sendq);
   else
     set_dead (h, ECONNRESET, "server closed the connection in the middle of a message (state %s)",
               nbd_internal_state_name (h->state));

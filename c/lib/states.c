@@ -91,7 +91,8 @@ static const unsigned next_states[] = {
   [ST_CONNECTING] = B(ST_CONNECTING) | B(ST_HS_MAGIC) | B(ST_CREATED),
   [ST_HS_MAGIC] = B(ST_HS_OLDSTYLE) | B(ST_HS_GFLAGS),
   [ST_HS_OLDSTYLE] = B(ST_TRANSMISSION),
-  [ST_HS_GFLAGS] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME),
+  /* Option mode without structured replies: straight to negotiating. */
+  [ST_HS_GFLAGS] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME) | B(ST_NEGOTIATING),
   [ST_HS_OPT_REPLY] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME) | B(ST_NEGOTIATING) |
                       B(ST_TRANSMISSION) | B(ST_CLOSED),
   [ST_HS_EXPORT_NAME] = B(ST_TRANSMISSION),

@@ -23,6 +23,7 @@ CTESTS_TIMEOUT ?= 600
 CTESTS_RUNNER  ?=
 
 CTESTS_CFLAGS  := $(OPT) $(WARN) -std=gnu11 -pthread -Ic/tests \
+                  -DBADSERVER_PY='"$(abspath testdata/badserver.py)"' \
                   -DVSOCK_PRELOAD_PATH='"$(abspath $(CTESTS_PRELOAD))"' \
                   $(EXTRA_CFLAGS)
 CTESTS_LIBS    := -lcunit -pthread $(EXTRA_LDFLAGS)

@@ -355,7 +355,9 @@ test_connect_socket_chunk_bad_magic (void)
 static void
 test_scenario_coverage (void)
 {
-  static const char *const special[] = { "stall-mid-reply", "disc-ignored", NULL };
+  /* Scenarios with a dedicated test (close-after-reply: c/tests/test_behaviour.c). */
+  static const char *const special[] = { "stall-mid-reply", "disc-ignored",
+                                         "close-after-reply", NULL };
   char cmd[1024];
   snprintf (cmd, sizeof cmd, "%s %s --list", h_python (), h_badserver_path ());
   FILE *fp = popen (cmd, "r");
