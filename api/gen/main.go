@@ -67,6 +67,7 @@ func main() {
 	check := flag.Bool("check", false, "compare instead of writing; exit 1 on drift")
 	only := flag.String("only", "", "run only the named generator (c, man, go, statetest)")
 	flag.Parse()
+	readmeRoot = *root
 
 	t := &table{calls: api.Load(), groups: api.Groups, strings: api.Strings, callbacks: api.Callbacks}
 	if err := validate(t); err != nil {

@@ -17,6 +17,14 @@ aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
     set_error (errno ? errno : EINVAL, "%s: %s", uri, errbuf);
     return -1;
   }
+  /* A URI from an untrusted source must not make us read local files
+   * unless the caller allowed it (nbd_set_uri_allow_local_file). */
+  if ((u.tls_psk_file || u.tls_certificates) && !h->uri_allow_local_file) {
+    set_error (EPERM, "%s: local file access (%s) is not allowed "
+               "(see nbd_set_uri_allow_local_file)", uri,
+               u.tls_psk_file ? "tls-psk-file" : "tls-certificates");
+    goto out;
+  }
   if (!(h->uri_allow_transports & (uint32_t) u.transport)) {
     set_error (EPERM, "%s: this transport is not permitted by nbd_set_uri_allow_transports", uri);
     goto out;
