@@ -26,7 +26,7 @@ Each handle must be released with nbd_close(3), whatever state it ends in. Handl
 
 Commands still in flight or not retired are dropped: their completion callbacks are not called, but the .free function of every callback the handle still holds is called, exactly once, before nbd_close returns. This includes the debug callback (nbd_set_debug_callback(3)).
 
-If the handle started a subprocess (nbd_connect_command(3), nbd_connect_systemd_socket_activation(3)), closing the socket normally makes it exit; nbd_close waits for it. In this library a subprocess that is still running after about two seconds is sent SIGTERM, and then waited for. The temporary directory and socket that systemd socket activation used are removed.
+If the handle started a subprocess, nbd_close reaps it. A server started by nbd_connect_command(3) normally exits when its socket closes, so it is given about two seconds to do so and is then sent SIGTERM. A server started by nbd_connect_systemd_socket_activation(3) would go on listening for more clients, so it is sent SIGTERM at once. In both cases a subprocess still running two seconds after SIGTERM is killed with SIGKILL, so nbd_close never waits without bound. The temporary directory and socket that systemd socket activation used are removed.
 
 h may be NULL, in which case nothing happens. After nbd_close returns, h must not be used again, by any thread.`,
 			SeeAlso: []string{"create", "shutdown"},
