@@ -208,7 +208,26 @@ nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms)
 int
 nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
 {
-  int r = nbd_internal_poll_once (h, timeout, extra_fd);
+  int r = -1;
+
+  /* Many replies due and requests queued: if replies have already arrived,
+   * handle them first without sending, so that the caller can queue more
+   * requests and the batch leaves in one sendmsg.  Nothing waits for this:
+   * when nothing has arrived, poll_once sends everything before it sleeps. */
+  if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 &&
+      h->nr_inflight >= NBD_BATCH_INFLIGHT && h->nr_sendq < NBD_BATCH_REQUESTS &&
+      h->sendq_bytes < NBD_SEND_BATCH_BYTES && h->poller_active == false) {
+    uint64_t before = h->bytes_received;
+    h->defer_send = true;
+    r = nbd_internal_on_readable (h);
+    h->defer_send = false;
+    if (r == 0 && h->bytes_received == before && h->state == ST_TRANSMISSION)
+      r = -2;                 /* nothing had arrived */
+  }
+  if (r == -1 || r == -2)
+    r = nbd_internal_poll_once (h, timeout, extra_fd);
+  else
+    r = 1;
 
   nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
   if (r >= 0 && h->state == ST_DEAD) {

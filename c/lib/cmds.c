@@ -134,7 +134,6 @@ nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum)
   memset (h->inflight_index, 0, sizeof h->inflight_index);
   h->nr_sendq = h->nr_inflight = 0;
   h->sendq_bytes = 0;
-  h->sendq_urgent = false;
   h->send_off = 0;
   h->rcmd = NULL;
   h->rphase = RP_HEADER;
@@ -153,17 +152,5 @@ nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum)
       c = next;
     }
   }
-}
-
-/* True while queued aio requests should wait for company (see
- * NBD_HOLD_INFLIGHT): enough replies are due that the event loop will be
- * back soon, and one sendmsg for many requests saves the client and the
- * server a wakeup each. */
-bool
-nbd_internal_hold_sends (const struct nbd_handle *h)
-{
-  return h->state == ST_TRANSMISSION && h->sendq_head && !h->sendq_urgent &&
-    h->send_off == 0 && h->nr_inflight >= NBD_HOLD_INFLIGHT &&
-    h->nr_sendq < NBD_HOLD_BATCH && h->sendq_bytes < NBD_SEND_BATCH_BYTES;
 }
 

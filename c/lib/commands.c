@@ -149,16 +149,17 @@ enqueue (struct nbd_handle *h, struct command *c)
   h->sendq_tail = c;
   h->nr_sendq++;
   h->sendq_bytes += nbd_internal_wire_size (c);
-  if (c->sync || c->type == NBD_CMD_DISC)
-    h->sendq_urgent = true;
   if (nbd_internal_is_big_read (c))
     h->nr_big_reads++;
   /* When nothing is in flight, send at once: nobody else would.  While
-   * replies are still due, an aio request waits for the event loop (the
-   * next nbd_poll, nbd_aio_get_direction or notify call, or the processing
-   * of the next reply), so a burst of requests leaves in one sendmsg.
-   * Sync callers and a big backlog always push immediately. */
-  if ((was_idle && (c->sync || h->nr_inflight == 0)) ||
+   * replies are still due, an aio request waits only until the caller next
+   * drives the handle (nbd_poll, nbd_aio_get_direction, a notify call, or
+   * the end of processing the replies that came in), so a burst of
+   * requests leaves in one sendmsg.  It never waits for a reply: when
+   * another thread is already blocked in poll() nobody would come back
+   * for it, so it goes at once; so do sync requests, NBD_CMD_DISC and a
+   * big backlog. */
+  if ((was_idle && (c->sync || h->nr_inflight == 0)) || h->poller_active ||
       c->type == NBD_CMD_DISC || h->sendq_bytes >= NBD_SEND_BATCH_BYTES)
     nbd_internal_flush (h);
 }

@@ -37,12 +37,12 @@
 #define NBD_BIG_READ          (64 * 1024)
 /* Queue this many bytes before sending without waiting for the event loop. */
 #define NBD_SEND_BATCH_BYTES  (256 * 1024)
-/* While at least NBD_HOLD_INFLIGHT requests await replies, the server has
- * plenty to do: new aio requests are held until NBD_HOLD_BATCH of them can
- * leave in one sendmsg (the replies still due guarantee the event loop comes
- * back).  Sync requests and NBD_CMD_DISC are never held. */
-#define NBD_HOLD_INFLIGHT     16
-#define NBD_HOLD_BATCH        16
+/* nbd_poll batches: while at least NBD_BATCH_INFLIGHT replies are due and
+ * fewer than NBD_BATCH_REQUESTS requests are queued, replies that have
+ * already arrived are handled before the queue is sent.  Never across a
+ * wait: when nothing has arrived the queue goes out first. */
+#define NBD_BATCH_INFLIGHT    16
+#define NBD_BATCH_REQUESTS    16
 /* nbd_shutdown waits this long for the server to close after NBD_CMD_DISC
  * (as libnbd does, so that the server has finished with the connection
  * before the caller moves on), then closes the socket itself. */
@@ -221,7 +221,6 @@ struct nbd_handle {
   struct command *sendq_head, *sendq_tail;  /* issued, not fully sent */
   size_t send_off;            /* bytes of sendq_head already sent */
   size_t sendq_bytes;
-  bool sendq_urgent;          /* a sync request or DISC is queued: never hold */
   struct command *inflight_head, *inflight_tail; /* sent, awaiting reply */
   /* Replies may come in any order: the in-flight commands are also hashed
    * by cookie (cookies are sequential, so chains stay about one long). */
@@ -232,6 +231,7 @@ struct nbd_handle {
   struct command *free_cmds;  /* recycled command records */
   int nr_free_cmds;
   bool disc_queued, disc_sent;
+  bool defer_send;            /* nbd_poll is handling arrived replies first */
   bool draining;              /* reading the last words of a peer that hung up */
 
   /* threads */
@@ -294,7 +294,6 @@ extern void nbd_internal_free_callbacks (struct command *cmd);
 /* Runs the completion callback, or queues the command for retirement. */
 extern void nbd_internal_cmd_complete (struct nbd_handle *h, struct command *cmd);
 extern void nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum);
-extern bool nbd_internal_hold_sends (const struct nbd_handle *h);
 extern void nbd_internal_add_inflight (struct nbd_handle *h, struct command *c);
 extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink);
 

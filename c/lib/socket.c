@@ -162,8 +162,10 @@ nbd_internal_on_readable (struct nbd_handle *h)
     if ((size_t) n < want && !h->draining)
       break;                  /* the kernel had no more for us */
   }
-  /* Requests deferred while replies were due go out now. */
-  if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 && !h->draining)
+  /* Requests deferred while replies were due go out now (unless nbd_poll
+   * is batching: it sends them before it sleeps). */
+  if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 &&
+      !h->draining && !h->defer_send)
     return nbd_internal_flush (h);
   return 0;
 }
@@ -194,7 +196,6 @@ request_sent (struct nbd_handle *h, struct command *c)
   h->sendq_head = c->next;
   if (!h->sendq_head) {
     h->sendq_tail = NULL;
-    h->sendq_urgent = false;
   }
   h->nr_sendq--;
   h->chunks_sent++;
@@ -268,20 +269,18 @@ flush_commands (struct nbd_handle *h)
 int
 nbd_internal_flush (struct nbd_handle *h)
 {
-  bool held;
   int r = 0;
 
   if (h->fd < 0)
     return 0;
-  held = nbd_internal_hold_sends (h);
   if (h->woff < h->wlen)
     r = flush_wbuf (h);
-  else if (h->state == ST_TRANSMISSION && h->sendq_head && !held)
+  else if (h->state == ST_TRANSMISSION && h->sendq_head)
     r = flush_commands (h);
   /* A thread blocked in poll() for reading must learn that we now need
-   * to write too (not for held requests: replies will wake it). */
+   * to write too. */
   if (r == 0 && h->poller_active && h->wake_fd >= 0 &&
-      ((h->sendq_head && !held) || h->woff < h->wlen))
+      (h->sendq_head || h->woff < h->wlen))
     eventfd_write (h->wake_fd, 1);
   return r;
 }

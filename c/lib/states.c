@@ -213,9 +213,7 @@ nbd_internal_direction (struct nbd_handle *h)
   case ST_HS_OPT_REPLY: case ST_HS_EXPORT_NAME:
     return h->woff < h->wlen ? LIBNBD_AIO_DIRECTION_WRITE : LIBNBD_AIO_DIRECTION_READ;
   case ST_TRANSMISSION:
-    return LIBNBD_AIO_DIRECTION_READ |
-      (h->sendq_head && !nbd_internal_hold_sends (h) ?
-       LIBNBD_AIO_DIRECTION_WRITE : 0);
+    return LIBNBD_AIO_DIRECTION_READ | (h->sendq_head ? LIBNBD_AIO_DIRECTION_WRITE : 0);
   default:
     return 0;
   }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <libnbd.h>
@@ -372,61 +374,72 @@ test_direction (void)
   h_stop (&srv);
 }
 
-/* With many replies due, new aio requests wait in the queue for company
- * (one sendmsg for a batch): the direction then says READ only, the held
- * requests count as in flight and all complete, as does a sync request
- * issued behind them. */
+/* No request waits for another request's reply (libnbd sends each at
+ * once).  With FIRST reads in flight on a server that takes 2 s to answer
+ * each, one more read must reach the server the next time the caller
+ * drives the handle (nbd_poll, or its own loop: get_direction, poll,
+ * notify), and so before any reply could have come back.  The server is
+ * reached through a byte-counting relay, so the test sees what was sent. */
 static void
-test_held_requests (void)
+no_request_waits (enum driver d)
 {
-  enum { FIRST = 20, MORE = 3 };
+  enum { FIRST = 20 };
   struct h_server srv;
+  struct h_relay *relay = NULL;
   struct nbd_handle *h;
-  static struct cmd c[FIRST + MORE];
-  static char buf[FIRST + MORE][512], one[512];
-  uint64_t sent __attribute__ ((unused)) = 0;
-  int polls = 0;
+  static struct cmd c[FIRST + 1];
+  static char buf[FIRST + 1][512];
+  struct sockaddr_un sun;
+  uint64_t before, after;
+  int sfd, cfd, polls = 0;
 
   if (!h_nbdkit_has_filter ("delay")) {
-    h_skip ("test_held_requests", "nbdkit delay filter missing");
+    h_skip ("no_request_waits", "nbdkit delay filter missing");
     return;
   }
   memset (c, 0, sizeof c);
   CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "--filter=delay", "memory", "1M",
-                                       "delay-read=300ms", NULL), 0);
-  h = h_connect_unix (&srv);
+                                       "delay-read=2", NULL), 0);
+  CU_ASSERT_EQUAL_FATAL (h_sockaddr_un (&sun, srv.sock), 0);
+  sfd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CU_ASSERT_FATAL (sfd >= 0);
+  CU_ASSERT_EQUAL_FATAL (connect (sfd, (struct sockaddr *) &sun, sizeof sun), 0);
+  relay = h_relay_start (sfd, &cfd);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (relay);
+  h = nbd_create ();
   CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  H_ASSERT_OK_FATAL (nbd_connect_socket (h, cfd));
+
   for (int i = 0; i < FIRST; i++) {
     c[i].ret = 1;
     CU_ASSERT (nbd_aio_pread (h, buf[i], 512, (uint64_t) i * 512, cb (&c[i]), 0) > 0);
   }
-  /* This sends the first batch. */
-  CU_ASSERT (nbd_aio_get_direction (h) & LIBNBD_AIO_DIRECTION_READ);
-  CU_ASSERT_EQUAL (nbd_aio_get_direction (h), LIBNBD_AIO_DIRECTION_READ);
-#ifdef LIBNBD_HAVE_NBD_STATS_CHUNKS_SENT
-  sent = nbd_stats_chunks_sent (h);
-#endif
-  for (int i = FIRST; i < FIRST + MORE; i++) {
-    c[i].ret = 1;
-    CU_ASSERT (nbd_aio_pread (h, buf[i], 512, (uint64_t) i * 512, cb (&c[i]), 0) > 0);
-  }
-  CU_ASSERT_EQUAL (nbd_aio_in_flight (h), FIRST + MORE);
-  CU_ASSERT_EQUAL (nbd_aio_get_direction (h), LIBNBD_AIO_DIRECTION_READ);
-#ifdef LIBNBD_HAVE_NBD_STATS_CHUNKS_SENT
-  CU_ASSERT_EQUAL (nbd_stats_chunks_sent (h), sent);   /* held */
-#endif
-  H_ASSERT_OK (nbd_pread (h, one, sizeof one, 0, 0));
+  CU_ASSERT_NOT_EQUAL (d == DRIVE_NBD_POLL ? nbd_poll (h, 100) : own_poll_once (h, 100), -1);
+  before = h_relay_sent (relay);
+
+  c[FIRST].ret = 1;
+  CU_ASSERT (nbd_aio_pread (h, buf[FIRST], 512, 0, cb (&c[FIRST]), 0) > 0);
+  CU_ASSERT_NOT_EQUAL (d == DRIVE_NBD_POLL ? nbd_poll (h, 100) : own_poll_once (h, 100), -1);
+  after = h_relay_sent (relay);
+  /* One more request header went out, while no reply has arrived. */
+  CU_ASSERT_EQUAL (after - before, 28);
+  for (int i = 0; i <= FIRST; i++)
+    CU_ASSERT_EQUAL (c[i].completions, 0);
+
   while (nbd_aio_in_flight (h) > 0 && polls++ < 1000)
-    CU_ASSERT_NOT_EQUAL_FATAL (nbd_poll (h, 5000), -1);
-  CU_ASSERT_EQUAL (nbd_aio_in_flight (h), 0);
-  for (int i = 0; i < FIRST + MORE; i++) {
+    CU_ASSERT_NOT_EQUAL_FATAL (drive (h, d), -1);
+  for (int i = 0; i <= FIRST; i++) {
     CU_ASSERT_EQUAL (c[i].completions, 1);
     CU_ASSERT_EQUAL (c[i].error, 0);
     CU_ASSERT_EQUAL (c[i].frees, 1);
   }
   nbd_close (h);
+  h_relay_stop (relay);
   h_stop (&srv);
 }
+
+static void test_no_request_waits_nbd_poll (void) { no_request_waits (DRIVE_NBD_POLL); }
+static void test_no_request_waits_own_poll (void) { no_request_waits (DRIVE_OWN_POLL); }
 
 static void
 test_completion_error_value (void)
@@ -672,7 +685,8 @@ main (void)
   H_ADD_TEST (s, test_out_of_order_structured);
   H_ADD_TEST (s, test_out_of_order_simple);
   H_ADD_TEST (s, test_direction);
-  H_ADD_TEST (s, test_held_requests);
+  H_ADD_TEST (s, test_no_request_waits_nbd_poll);
+  H_ADD_TEST (s, test_no_request_waits_own_poll);
   H_ADD_TEST (s, test_completion_error_value);
   H_ADD_TEST (s, test_free_on_api_failure);
   H_ADD_TEST (s, test_close_with_in_flight);
