@@ -204,4 +204,6 @@ type Callback struct {
 	Name   string // "completion" → nbd_completion_callback
 	Params string // C parameter list after user_data
 	Doc    string
+	// Before is C emitted just before the struct (a type its Params use).
+	Before string
 }

@@ -80,6 +80,11 @@ var Callbacks = []Callback{
 	{Name: "extent", Params: "const char *metacontext, uint64_t offset, uint32_t *entries, size_t nr_entries, int *error",
 		Doc: "Block status: entries holds nr_entries/2 (length, flags) pairs starting at\n" +
 			"offset; the array is only valid during the call."},
+	{Name: "extent64", Params: "const char *metacontext, uint64_t offset, nbd_extent *entries, size_t nr_entries, int *error",
+		Doc: "Block status with 64-bit extents (libnbd 1.18): entries holds nr_entries\n" +
+			"extents starting at offset; the array is only valid during the call.",
+		Before: "/* One extent of nbd_block_status_64: length in bytes and its flags. */\n" +
+			"typedef struct {\n  uint64_t length;\n  uint64_t flags;\n} nbd_extent;\n"},
 	{Name: "list", Params: "const char *name, const char *description",
 		Doc: "One export of nbd_opt_list; both strings are valid only during the call."},
 	{Name: "context", Params: "const char *name",

@@ -250,14 +250,14 @@ The string is copied. The setting is stored even though this library is built wi
 			Short: "control use of extended headers",
 			Long: `Choose whether the handshake asks the server for extended headers (NBD_OPT_EXTENDED_HEADERS), the protocol extension with 64-bit lengths in requests and replies. The default is true. When the server accepts, structured replies are implied, and block status can report 64-bit extents (nbd_block_status_64(3)).
 
-This call comes from libnbd 1.18 and is not provided by this library yet: until it is, the library never asks for extended headers.`,
+This call comes from libnbd 1.18. This library keeps and reports the setting, but does not speak extended headers yet, so it never asks for them and nbd_get_extended_headers_negotiated(3) is always false.`,
 			SeeAlso: []string{"get_request_extended_headers", "get_extended_headers_negotiated", "opt_extended_headers", "set_request_structured_replies"},
 		},
 		"get_request_extended_headers": {
 			Short: "see if extended headers are attempted",
 			Long: `Return whether the handshake asks for extended headers (see nbd_set_request_extended_headers(3)).
 
-This call comes from libnbd 1.18 and is not provided by this library yet.`,
+This call comes from libnbd 1.18. The default is true, as in libnbd; this library does not act on it yet (see nbd_set_request_extended_headers(3)).`,
 			SeeAlso: []string{"set_request_extended_headers"},
 		},
 		"set_request_structured_replies": {

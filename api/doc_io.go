@@ -143,7 +143,7 @@ With LIBNBD_CMD_FLAG_REQ_ONE, the server reports a single extent for each contex
 			Short: "send block status command, with 64-bit callback",
 			Long: `Like nbd_block_status(3), but the callback receives an array of nr_entries nbd_extent structs, each with a 64-bit length and 64-bit flags, so that extents of 4 GiB and more, which servers with extended headers may report, arrive whole. The array is only valid during the callback.
 
-This call comes from libnbd 1.18 and is not provided by this library yet.`,
+This call comes from libnbd 1.18. Without extended headers, which this library does not negotiate yet, the server's extents are 32-bit; they reach the callback widened to nbd_extent, so a program written for 64-bit extents works unchanged.`,
 			Errors:  ioErrsWith(errBSNone),
 			SeeAlso: []string{"block_status", "aio_block_status_64", "block_status_filter", "get_extended_headers_negotiated"},
 		},
@@ -243,7 +243,7 @@ This call comes from libnbd 1.18 and is not provided by this library yet.`,
 
 ` + ioAsync + `
 
-This call comes from libnbd 1.18 and is not provided by this library yet.`,
+This call comes from libnbd 1.18; see nbd_block_status_64(3) for how extents arrive without extended headers.`,
 			Errors:  ioErrsWith(errBSNone),
 			SeeAlso: []string{"block_status_64", "aio_block_status", "aio_command_completed"},
 		},

@@ -248,6 +248,50 @@ gonbd_set_tls_psk_file (struct nbd_handle *h, const char *filename, struct gonbd
 }
 
 int
+gonbd_set_request_extended_headers (struct nbd_handle *h, bool request, struct gonbd_err *e)
+{
+#ifdef LIBNBD_HAVE_NBD_SET_REQUEST_EXTENDED_HEADERS
+  int r = nbd_set_request_extended_headers (h, request);
+
+  if (r == -1)
+    gonbd_capture (e);
+  return r;
+#else
+  (void) h;
+  (void) request;
+  gonbd_fail (e, ENOTSUP, "nbd_set_request_extended_headers: not provided by the linked libnbd (added in 1.18)");
+  return -1;
+#endif
+}
+
+int
+gonbd_get_request_extended_headers (struct nbd_handle *h)
+{
+#ifdef LIBNBD_HAVE_NBD_GET_REQUEST_EXTENDED_HEADERS
+  return nbd_get_request_extended_headers (h);
+#else
+  (void) h;
+  return 0;
+#endif
+}
+
+int
+gonbd_get_extended_headers_negotiated (struct nbd_handle *h, struct gonbd_err *e)
+{
+#ifdef LIBNBD_HAVE_NBD_GET_EXTENDED_HEADERS_NEGOTIATED
+  int r = nbd_get_extended_headers_negotiated (h);
+
+  if (r == -1)
+    gonbd_capture (e);
+  return r;
+#else
+  (void) h;
+  gonbd_fail (e, ENOTSUP, "nbd_get_extended_headers_negotiated: not provided by the linked libnbd (added in 1.18)");
+  return -1;
+#endif
+}
+
+int
 gonbd_set_request_structured_replies (struct nbd_handle *h, bool request, struct gonbd_err *e)
 {
   int r = nbd_set_request_structured_replies (h, request);
@@ -541,6 +585,22 @@ gonbd_can_fast_zero (struct nbd_handle *h, struct gonbd_err *e)
   if (r == -1)
     gonbd_capture (e);
   return r;
+}
+
+int
+gonbd_can_block_status_payload (struct nbd_handle *h, struct gonbd_err *e)
+{
+#ifdef LIBNBD_HAVE_NBD_CAN_BLOCK_STATUS_PAYLOAD
+  int r = nbd_can_block_status_payload (h);
+
+  if (r == -1)
+    gonbd_capture (e);
+  return r;
+#else
+  (void) h;
+  gonbd_fail (e, ENOTSUP, "nbd_can_block_status_payload: not provided by the linked libnbd (added in 1.18)");
+  return -1;
+#endif
 }
 
 int

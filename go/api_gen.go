@@ -605,6 +605,71 @@ func (h *Handle) SetTLSPSKFile(filename string) error {
 	})
 }
 
+// SetRequestExtendedHeaders controls use of extended headers.
+//
+// Choose whether the handshake asks the server for extended headers
+// (NBD_OPT_EXTENDED_HEADERS), the protocol extension with 64-bit lengths in
+// requests and replies. The default is true. When the server accepts,
+// structured replies are implied, and block status can report 64-bit extents
+// (nbd_block_status_64(3)).
+//
+// Built with -tags libnbd_system against a libnbd older than 1.18, it fails
+// with ENOTSUP. See nbd_set_request_extended_headers(3).
+func (h *Handle) SetRequestExtendedHeaders(request bool) error {
+	const op = "SetRequestExtendedHeaders"
+	return h.withC(op, func(c *C.struct_nbd_handle) error {
+		var e C.struct_gonbd_err
+		if C.gonbd_set_request_extended_headers(c, C.bool(request), &e) == -1 {
+			return cerr(op, &e)
+		}
+		return nil
+	})
+}
+
+// RequestExtendedHeaders reports whether extended headers are attempted.
+//
+// Return whether the handshake asks for extended headers (see
+// [Handle.SetRequestExtendedHeaders]).
+//
+// On a closed Handle it returns the zero value. Built with -tags
+// libnbd_system against a libnbd older than 1.18, it returns the zero value.
+// See nbd_get_request_extended_headers(3).
+func (h *Handle) RequestExtendedHeaders() bool {
+	const op = "RequestExtendedHeaders"
+	var r bool
+	_ = h.withC(op, func(c *C.struct_nbd_handle) error {
+		v := C.gonbd_get_request_extended_headers(c)
+		r = v != 0
+		return nil
+	})
+	return r
+}
+
+// ExtendedHeadersNegotiated reports whether extended headers are in use.
+//
+// Return whether the server agreed to extended headers (see
+// [Handle.SetRequestExtendedHeaders]), with which requests and replies carry
+// 64-bit lengths, so that block status can report extents of 4 GiB and more,
+// and commands other than reads and writes can cover more than 4 GiB at
+// once.
+//
+// Built with -tags libnbd_system against a libnbd older than 1.18, it fails
+// with ENOTSUP. See nbd_get_extended_headers_negotiated(3).
+func (h *Handle) ExtendedHeadersNegotiated() (bool, error) {
+	const op = "ExtendedHeadersNegotiated"
+	var r bool
+	err := h.withC(op, func(c *C.struct_nbd_handle) error {
+		var e C.struct_gonbd_err
+		v := C.gonbd_get_extended_headers_negotiated(c, &e)
+		if v == -1 {
+			return cerr(op, &e)
+		}
+		r = v != 0
+		return nil
+	})
+	return r, err
+}
+
 // SetRequestStructuredReplies controls use of structured replies.
 //
 // Choose whether the handshake asks the server for structured replies
@@ -1251,6 +1316,31 @@ func (h *Handle) CanFastZero() (bool, error) {
 	err := h.withC(op, func(c *C.struct_nbd_handle) error {
 		var e C.struct_gonbd_err
 		v := C.gonbd_can_fast_zero(c, &e)
+		if v == -1 {
+			return cerr(op, &e)
+		}
+		r = v != 0
+		return nil
+	})
+	return r, err
+}
+
+// CanBlockStatusPayload reports whether the server supports the block status
+// payload flag.
+//
+// Return whether the server accepts block status requests that name the meta
+// contexts to report (NBD_FLAG_BLOCK_STAT_PAYLOAD), which
+// nbd_block_status_filter(3) sends. It needs extended headers
+// ([Handle.ExtendedHeadersNegotiated]).
+//
+// Built with -tags libnbd_system against a libnbd older than 1.18, it fails
+// with ENOTSUP. See nbd_can_block_status_payload(3).
+func (h *Handle) CanBlockStatusPayload() (bool, error) {
+	const op = "CanBlockStatusPayload"
+	var r bool
+	err := h.withC(op, func(c *C.struct_nbd_handle) error {
+		var e C.struct_gonbd_err
+		v := C.gonbd_can_block_status_payload(c, &e)
 		if v == -1 {
 			return cerr(op, &e)
 		}

@@ -101,6 +101,7 @@ struct nbd_handle;
 	}
 	p("\n/* ---- callbacks ---------------------------------------------------------- */\n")
 	for _, cb := range t.callbacks {
+		p("%s", cb.Before)
 		p("/* %s */\n", strings.ReplaceAll(cb.Doc, "\n", "\n * "))
 		p("typedef struct {\n  int (*callback) (void *user_data, %s);\n  void *user_data;\n  void (*free) (void *user_data);\n} nbd_%s_callback;\n", cb.Params, cb.Name)
 		p("#define LIBNBD_HAVE_NBD_%s_CALLBACK 1\n\n", strings.ToUpper(cb.Name))

@@ -140,6 +140,20 @@ typedef struct {
 } nbd_extent_callback;
 #define LIBNBD_HAVE_NBD_EXTENT_CALLBACK 1
 
+/* One extent of nbd_block_status_64: length in bytes and its flags. */
+typedef struct {
+  uint64_t length;
+  uint64_t flags;
+} nbd_extent;
+/* Block status with 64-bit extents (libnbd 1.18): entries holds nr_entries
+ * extents starting at offset; the array is only valid during the call. */
+typedef struct {
+  int (*callback) (void *user_data, const char *metacontext, uint64_t offset, nbd_extent *entries, size_t nr_entries, int *error);
+  void *user_data;
+  void (*free) (void *user_data);
+} nbd_extent64_callback;
+#define LIBNBD_HAVE_NBD_EXTENT64_CALLBACK 1
+
 /* One export of nbd_opt_list; both strings are valid only during the call. */
 typedef struct {
   int (*callback) (void *user_data, const char *name, const char *description);
@@ -292,6 +306,18 @@ extern char *nbd_get_tls_username (struct nbd_handle *h) LIBNBD_NONNULL(1);
 /* Set the TLS Pre-Shared Keys (PSK) filename. */
 extern int nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_SET_TLS_PSK_FILE 1
+
+/* Control use of extended headers. */
+extern int nbd_set_request_extended_headers (struct nbd_handle *h, bool request) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_SET_REQUEST_EXTENDED_HEADERS 1
+
+/* See if extended headers are attempted. */
+extern int nbd_get_request_extended_headers (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_REQUEST_EXTENDED_HEADERS 1
+
+/* See if extended headers are in use. */
+extern int nbd_get_extended_headers_negotiated (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_EXTENDED_HEADERS_NEGOTIATED 1
 
 /* Control use of structured replies. */
 extern int nbd_set_request_structured_replies (struct nbd_handle *h, bool request) LIBNBD_NONNULL(1);
@@ -457,6 +483,10 @@ extern int nbd_can_zero (struct nbd_handle *h) LIBNBD_NONNULL(1);
 extern int nbd_can_fast_zero (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_FAST_ZERO 1
 
+/* Does the server support the block status payload flag?. */
+extern int nbd_can_block_status_payload (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_CAN_BLOCK_STATUS_PAYLOAD 1
+
 /* Does the server support the don't fragment flag to pread?. */
 extern int nbd_can_df (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_CAN_DF 1
@@ -520,6 +550,10 @@ extern int nbd_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint
 /* Send block status command to the NBD server. */
 extern int nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent_callback extent_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_BLOCK_STATUS 1
+
+/* Send block status command, with 64-bit callback. */
+extern int nbd_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback extent64_callback, uint32_t flags) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_BLOCK_STATUS_64 1
 
 /* Poll the handle once. */
 extern int nbd_poll (struct nbd_handle *h, int timeout) LIBNBD_NONNULL(1);
@@ -628,6 +662,12 @@ extern int64_t nbd_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offs
  */
 extern int64_t nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent_callback extent_callback, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS 1
+
+/* Send block status command, with 64-bit callback. Returns the command's
+ * cookie.
+ */
+extern int64_t nbd_aio_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback extent64_callback, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_64 1
 
 /* Return file descriptor associated with this connection. */
 extern int nbd_aio_get_fd (struct nbd_handle *h) LIBNBD_NONNULL(1);

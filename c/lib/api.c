@@ -590,6 +590,68 @@ nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename)
 }
 
 NBD_API int
+nbd_set_request_extended_headers (struct nbd_handle *h, bool request)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_set_request_extended_headers");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " request=%s", request ? "true" : "false");
+  if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
+                                  "newly created")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_set_request_extended_headers (h, request);
+
+ out:
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_get_request_extended_headers (struct nbd_handle *h)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_get_request_extended_headers");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, "%s", "");
+  ret = nbd_unlocked_get_request_extended_headers (h);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_get_extended_headers_negotiated (struct nbd_handle *h)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_get_extended_headers_negotiated");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, "%s", "");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING | NBD_STATE_CONNECTED | NBD_STATE_CLOSED,
+                                  "negotiating, or connected with the server, or shut down")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_get_extended_headers_negotiated (h);
+
+ out:
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
 nbd_set_request_structured_replies (struct nbd_handle *h, bool request)
 {
   int ret;
@@ -1530,6 +1592,29 @@ nbd_can_fast_zero (struct nbd_handle *h)
 }
 
 NBD_API int
+nbd_can_block_status_payload (struct nbd_handle *h)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_can_block_status_payload");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, "%s", "");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING | NBD_STATE_CONNECTED | NBD_STATE_CLOSED,
+                                  "negotiating, or connected with the server, or shut down")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_can_block_status_payload (h);
+
+ out:
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
 nbd_can_df (struct nbd_handle *h)
 {
   int ret;
@@ -1985,6 +2070,41 @@ nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_ext
 
  out:
   FREE_CALLBACK (extent_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback extent64_callback, uint32_t flags)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_block_status_64");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " extent64_callback=%s flags=0x%" PRIx32 "", count, offset, extent64_callback.callback ? "<fun>" : "<none>", flags);
+  if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
+                                  "connected with the server")) {
+    ret = -1;
+    goto out;
+  }
+  if (extent64_callback.callback == NULL && extent64_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "extent64_callback");
+    ret = -1;
+    goto out;
+  }
+  if ((flags & ~LIBNBD_CMD_FLAG_MASK) != 0 &&
+      ((h->strict & LIBNBD_STRICT_FLAGS) || flags > UINT16_MAX)) {
+    set_error (EINVAL, "%s: invalid value for flag: 0x%" PRIx32, "flags", flags);
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_block_status_64 (h, count, offset, &extent64_callback, flags);
+
+ out:
+  FREE_CALLBACK (extent64_callback);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
   pthread_mutex_unlock (&h->lock);
@@ -2665,6 +2785,42 @@ nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd
 
  out:
   FREE_CALLBACK (extent_callback);
+  FREE_CALLBACK (completion_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%" PRIi64 "", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int64_t
+nbd_aio_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback extent64_callback, nbd_completion_callback completion_callback, uint32_t flags)
+{
+  int64_t ret;
+
+  nbd_internal_set_call ("nbd_aio_block_status_64");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " extent64_callback=%s completion_callback=%s flags=0x%" PRIx32 "", count, offset, extent64_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>", flags);
+  if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
+                                  "connected with the server")) {
+    ret = -1;
+    goto out;
+  }
+  if (extent64_callback.callback == NULL && extent64_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "extent64_callback");
+    ret = -1;
+    goto out;
+  }
+  if ((flags & ~LIBNBD_CMD_FLAG_MASK) != 0 &&
+      ((h->strict & LIBNBD_STRICT_FLAGS) || flags > UINT16_MAX)) {
+    set_error (EINVAL, "%s: invalid value for flag: 0x%" PRIx32, "flags", flags);
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_aio_block_status_64 (h, count, offset, &extent64_callback, &completion_callback, flags);
+
+ out:
+  FREE_CALLBACK (extent64_callback);
   FREE_CALLBACK (completion_callback);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%" PRIi64 "", ret);

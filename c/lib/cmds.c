@@ -35,6 +35,7 @@ nbd_internal_free_callbacks (struct command *c)
 {
   FREE_CALLBACK (c->chunk);
   FREE_CALLBACK (c->extent);
+  FREE_CALLBACK (c->extent64);
   FREE_CALLBACK (c->completion);
 }
 
@@ -108,6 +109,7 @@ nbd_internal_cmd_complete (struct nbd_handle *h, struct command *c)
    * nbd_aio_command_completed or nbd_close). */
   c->chunk.callback = NULL;
   c->extent.callback = NULL;
+  c->extent64.callback = NULL;
   if (c->completion.callback) {
     int r = c->completion.callback (c->completion.user_data, &err);
     c->completion.callback = NULL;

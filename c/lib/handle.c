@@ -43,6 +43,7 @@ nbd_create (void)
   h->request_sr = true;
   h->request_block_size = true;
   h->request_meta = true;
+  h->request_eh = true;
   h->pread_initialize = true;
   h->tls_verify_peer = true;
   h->handshake_flags = LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE | LIBNBD_HANDSHAKE_FLAG_NO_ZEROES;

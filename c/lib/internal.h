@@ -97,6 +97,7 @@ struct command {
   nbd_completion_callback completion;
   nbd_chunk_callback chunk;
   nbd_extent_callback extent;
+  nbd_extent64_callback extent64;
   int error;                /* first errno seen; 0 = success so far */
   bool done;                /* final reply processed (or stranded) */
   bool sync;                /* owned by a waiting sync call, not the done list */
@@ -147,6 +148,7 @@ struct nbd_handle {
   bool uri_allow_local_file;
   bool uri_username_set;      /* the username came from a URI: nbd_get_uri shows it */
   bool request_meta;          /* send SET_META_CONTEXT automatically */
+  bool request_eh;            /* nbd_set_request_extended_headers (not sent yet) */
   char *sa_name;              /* LISTEN_FDNAMES for socket activation, or NULL */
   uint64_t bytes_sent, chunks_sent, bytes_received, chunks_received;
   char **req_meta;            /* contexts asked for with nbd_add_meta_context */

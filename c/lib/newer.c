@@ -73,3 +73,25 @@ nbd_unlocked_is_uri (struct nbd_handle *h, const char *uri)
   nbd_internal_free_uri (&u);
   return r;
 }
+
+/* libnbd 1.18.  The setting is kept and reported; extended headers are
+ * not requested yet (they come with the libnbd 1.22 work), so none are
+ * ever negotiated. */
+int
+nbd_unlocked_set_request_extended_headers (struct nbd_handle *h, bool request)
+{
+  h->request_eh = request;
+  return 0;
+}
+
+int
+nbd_unlocked_get_request_extended_headers (struct nbd_handle *h)
+{
+  return h->request_eh;
+}
+
+int
+nbd_unlocked_get_extended_headers_negotiated (struct nbd_handle *h)
+{
+  return 0;
+}

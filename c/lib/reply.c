@@ -279,6 +279,23 @@ process_block_status (struct nbd_handle *h, struct command *c)
     if (r == -1 && c->error == 0)
       c->error = err ? err : EPROTO;
   }
+  else if (c->extent64.callback) {
+    /* nbd_block_status_64: the same extents, widened.  n is bounded by
+     * NBD_MAX_BS_PAYLOAD (checked before the payload was buffered). */
+    nbd_extent *wide = malloc (n * sizeof *wide);
+    if (!wide)
+      return nbd_internal_parse_fail (h, ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+      wide[i].length = entries[2 * i];
+      wide[i].flags = entries[2 * i + 1];
+    }
+    err = c->error;
+    r = c->extent64.callback (c->extent64.user_data, h->meta[ctx].name, c->offset,
+                              wide, n, &err);
+    free (wide);
+    if (r == -1 && c->error == 0)
+      c->error = err ? err : EPROTO;
+  }
   return 0;
 }
 

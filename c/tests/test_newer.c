@@ -13,7 +13,8 @@
 
 #include "harness.h"
 
-#if defined (LIBNBD_HAVE_NBD_STATS_BYTES_SENT) && defined (LIBNBD_HAVE_NBD_IS_URI)
+#if defined (LIBNBD_HAVE_NBD_STATS_BYTES_SENT) && defined (LIBNBD_HAVE_NBD_IS_URI) && \
+    defined (LIBNBD_HAVE_NBD_BLOCK_STATUS_64)
 
 static void
 test_stats (void)
@@ -123,6 +124,92 @@ test_subprocess_pid_and_poll2 (void)
   nbd_close (h);
 }
 
+/* Extents seen through the 32-bit and the 64-bit callbacks. */
+struct ext { int calls, frees; uint64_t total; uint64_t len[64], flags[64]; size_t n; };
+
+static int
+ext32_cb (void *ud, const char *ctx, uint64_t off, uint32_t *e, size_t n, int *err)
+{
+  struct ext *x = ud;
+  x->calls++;
+  for (size_t i = 0; i + 1 < n && x->n < 64; i += 2, x->n++) {
+    x->len[x->n] = e[i]; x->flags[x->n] = e[i + 1]; x->total += e[i];
+  }
+  return 0;
+}
+
+static int
+ext64_cb (void *ud, const char *ctx, uint64_t off, nbd_extent *e, size_t n, int *err)
+{
+  struct ext *x = ud;
+  x->calls++;
+  CU_ASSERT_STRING_EQUAL (ctx, LIBNBD_CONTEXT_BASE_ALLOCATION);
+  for (size_t i = 0; i < n && x->n < 64; i++, x->n++) {
+    x->len[x->n] = e[i].length; x->flags[x->n] = e[i].flags; x->total += e[i].length;
+  }
+  return 0;
+}
+
+static void
+ext_free (void *ud)
+{
+  ((struct ext *) ud)->frees++;
+}
+
+/* libnbd 1.18's calls: block status with 64-bit extents reports what the
+ * 32-bit call reports (the server's extents are 32-bit without extended
+ * headers); extended headers are never negotiated yet. */
+static void
+test_block_status_64 (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  struct ext a = { 0 }, b = { 0 }, c = { 0 };
+  char buf[65536];
+  int64_t ck;
+
+  memset (buf, 0x5a, sizeof buf);
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  h = nbd_create ();
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  CU_ASSERT_EQUAL (nbd_get_request_extended_headers (h), 1);
+  H_ASSERT_OK (nbd_set_request_extended_headers (h, false));
+  CU_ASSERT_EQUAL (nbd_get_request_extended_headers (h), 0);
+  H_ASSERT_OK (nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION));
+  H_ASSERT_OK_FATAL (nbd_connect_unix (h, srv.sock));
+  CU_ASSERT_EQUAL (nbd_get_extended_headers_negotiated (h), 0);
+  CU_ASSERT_EQUAL (nbd_can_block_status_payload (h), 0);
+  H_ASSERT_OK (nbd_pwrite (h, buf, sizeof buf, 65536, 0));
+
+  H_ASSERT_OK (nbd_block_status (h, 1024 * 1024, 0,
+                                 (nbd_extent_callback) { .callback = ext32_cb, .user_data = &a }, 0));
+  H_ASSERT_OK (nbd_block_status_64 (h, 1024 * 1024, 0,
+                                    (nbd_extent64_callback) { .callback = ext64_cb, .user_data = &b,
+                                                              .free = ext_free }, 0));
+  CU_ASSERT_EQUAL (b.calls, 1);
+  CU_ASSERT_EQUAL (b.frees, 1);
+  CU_ASSERT (b.n >= 2);                 /* a hole, then the written data */
+  CU_ASSERT_EQUAL (a.n, b.n);
+  CU_ASSERT_EQUAL (a.total, b.total);
+  for (size_t i = 0; i < a.n && i < b.n; i++) {
+    CU_ASSERT_EQUAL (a.len[i], b.len[i]);
+    CU_ASSERT_EQUAL (a.flags[i], b.flags[i]);
+  }
+
+  ck = nbd_aio_block_status_64 (h, 1024 * 1024, 0,
+                                (nbd_extent64_callback) { .callback = ext64_cb, .user_data = &c,
+                                                          .free = ext_free },
+                                NBD_NULL_COMPLETION, 0);
+  CU_ASSERT_FATAL (ck > 0);
+  while (nbd_aio_command_completed (h, ck) == 0)
+    CU_ASSERT_NOT_EQUAL_FATAL (nbd_poll (h, 5000), -1);
+  CU_ASSERT_EQUAL (c.calls, 1);
+  CU_ASSERT_EQUAL (c.frees, 1);
+  CU_ASSERT_EQUAL (c.total, b.total);
+  nbd_close (h);
+  h_stop (&srv);
+}
+
 int
 main (void)
 {
@@ -136,6 +223,7 @@ main (void)
   H_ADD_TEST (s, test_small_calls);
   H_ADD_TEST (s, test_request_meta_context_off);
   H_ADD_TEST (s, test_subprocess_pid_and_poll2);
+  H_ADD_TEST (s, test_block_status_64);
   return h_run_all ();
 }
 

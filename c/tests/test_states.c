@@ -410,47 +410,68 @@ check_frees (const struct call_info *ci, int st, const char *arg,
 }
 
 /* No-op callbacks: each counts its calls in the struct cc it is given. */
+#ifdef LIBNBD_HAVE_NBD_CHUNK_CALLBACK
 static UNUSED int
 cb_chunk (void *user_data, const void *subbuf, size_t count, uint64_t offset, unsigned status, int *error)
 {
   ((struct cc *) user_data)->calls++;
   return 0;
 }
+#endif
 
+#ifdef LIBNBD_HAVE_NBD_COMPLETION_CALLBACK
 static UNUSED int
 cb_completion (void *user_data, int *error)
 {
   ((struct cc *) user_data)->calls++;
   return 0;
 }
+#endif
 
+#ifdef LIBNBD_HAVE_NBD_DEBUG_CALLBACK
 static UNUSED int
 cb_debug (void *user_data, const char *context, const char *msg)
 {
   ((struct cc *) user_data)->calls++;
   return 0;
 }
+#endif
 
+#ifdef LIBNBD_HAVE_NBD_EXTENT_CALLBACK
 static UNUSED int
 cb_extent (void *user_data, const char *metacontext, uint64_t offset, uint32_t *entries, size_t nr_entries, int *error)
 {
   ((struct cc *) user_data)->calls++;
   return 0;
 }
+#endif
 
+#ifdef LIBNBD_HAVE_NBD_EXTENT64_CALLBACK
+static UNUSED int
+cb_extent64 (void *user_data, const char *metacontext, uint64_t offset, nbd_extent *entries, size_t nr_entries, int *error)
+{
+  ((struct cc *) user_data)->calls++;
+  return 0;
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_LIST_CALLBACK
 static UNUSED int
 cb_list (void *user_data, const char *name, const char *description)
 {
   ((struct cc *) user_data)->calls++;
   return 0;
 }
+#endif
 
+#ifdef LIBNBD_HAVE_NBD_CONTEXT_CALLBACK
 static UNUSED int
 cb_context (void *user_data, const char *name)
 {
   ((struct cc *) user_data)->calls++;
   return 0;
 }
+#endif
 
 #ifdef LIBNBD_HAVE_NBD_SET_DEBUG
 static void
@@ -998,6 +1019,63 @@ t_set_tls_psk_file (const struct call_info *ci, int st)
     return;
   poison (ci);
   r = nbd_set_tls_psk_file (h, nosuch_psk);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_SET_REQUEST_EXTENDED_HEADERS
+static void
+t_set_request_extended_headers (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_set_request_extended_headers (h, false);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_GET_REQUEST_EXTENDED_HEADERS
+static void
+t_get_request_extended_headers (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_get_request_extended_headers (h);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_GET_EXTENDED_HEADERS_NEGOTIATED
+static void
+t_get_extended_headers_negotiated (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_get_extended_headers_negotiated (h);
   capture (&o, r == -1);
   finish (ci, st, h, &o);
   close_handle (h);
@@ -1803,6 +1881,25 @@ t_can_fast_zero (const struct call_info *ci, int st)
 }
 #endif
 
+#ifdef LIBNBD_HAVE_NBD_CAN_BLOCK_STATUS_PAYLOAD
+static void
+t_can_block_status_payload (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_can_block_status_payload (h);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
 #ifdef LIBNBD_HAVE_NBD_CAN_DF
 static void
 t_can_df (const struct call_info *ci, int st)
@@ -2120,6 +2217,28 @@ t_block_status (const struct call_info *ci, int st)
   finish (ci, st, h, &o);
   close_handle (h);
   check_frees (ci, st, "extent_callback", &cc_extent_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_BLOCK_STATUS_64
+static void
+t_block_status_64 (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  struct cc cc_extent64_callback = { 0, 0 };
+  nbd_extent64_callback extent64_callback = { .callback = cb_extent64, .user_data = &cc_extent64_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_block_status_64 (h, 512, 0, extent64_callback, 0);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "extent64_callback", &cc_extent64_callback);
 }
 #endif
 
@@ -2649,6 +2768,31 @@ t_aio_block_status (const struct call_info *ci, int st)
   finish (ci, st, h, &o);
   close_handle (h);
   check_frees (ci, st, "extent_callback", &cc_extent_callback);
+  check_frees (ci, st, "completion_callback", &cc_completion_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_64
+static void
+t_aio_block_status_64 (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int64_t r;
+  struct cc cc_extent64_callback = { 0, 0 };
+  nbd_extent64_callback extent64_callback = { .callback = cb_extent64, .user_data = &cc_extent64_callback, .free = cc_free };
+  struct cc cc_completion_callback = { 0, 0 };
+  nbd_completion_callback completion_callback = { .callback = cb_completion, .user_data = &cc_completion_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_aio_block_status_64 (h, 512, 0, extent64_callback, completion_callback, 0);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "extent64_callback", &cc_extent64_callback);
   check_frees (ci, st, "completion_callback", &cc_completion_callback);
 }
 #endif
@@ -3229,6 +3373,15 @@ static const struct call_info calls[] = {
 #ifdef LIBNBD_HAVE_NBD_SET_TLS_PSK_FILE
   { "set_tls_psk_file", S_CREATED, NULL, 0, true, t_set_tls_psk_file },
 #endif
+#ifdef LIBNBD_HAVE_NBD_SET_REQUEST_EXTENDED_HEADERS
+  { "set_request_extended_headers", S_CREATED, NULL, 0, true, t_set_request_extended_headers },
+#endif
+#ifdef LIBNBD_HAVE_NBD_GET_REQUEST_EXTENDED_HEADERS
+  { "get_request_extended_headers", S_ANY, NULL, 0, false, t_get_request_extended_headers },
+#endif
+#ifdef LIBNBD_HAVE_NBD_GET_EXTENDED_HEADERS_NEGOTIATED
+  { "get_extended_headers_negotiated", S_NEGOTIATING | S_CONNECTED | S_CLOSED, NULL, 0, true, t_get_extended_headers_negotiated },
+#endif
 #ifdef LIBNBD_HAVE_NBD_SET_REQUEST_STRUCTURED_REPLIES
   { "set_request_structured_replies", S_CREATED, NULL, 0, true, t_set_request_structured_replies },
 #endif
@@ -3352,6 +3505,9 @@ static const struct call_info calls[] = {
 #ifdef LIBNBD_HAVE_NBD_CAN_FAST_ZERO
   { "can_fast_zero", S_NEGOTIATING | S_CONNECTED | S_CLOSED, NULL, 0, true, t_can_fast_zero },
 #endif
+#ifdef LIBNBD_HAVE_NBD_CAN_BLOCK_STATUS_PAYLOAD
+  { "can_block_status_payload", S_NEGOTIATING | S_CONNECTED | S_CLOSED, NULL, 0, true, t_can_block_status_payload },
+#endif
 #ifdef LIBNBD_HAVE_NBD_CAN_DF
   { "can_df", S_NEGOTIATING | S_CONNECTED | S_CLOSED, NULL, 0, true, t_can_df },
 #endif
@@ -3399,6 +3555,9 @@ static const struct call_info calls[] = {
 #endif
 #ifdef LIBNBD_HAVE_NBD_BLOCK_STATUS
   { "block_status", S_CONNECTED, NULL, 0, true, t_block_status },
+#endif
+#ifdef LIBNBD_HAVE_NBD_BLOCK_STATUS_64
+  { "block_status_64", S_CONNECTED, NULL, 0, true, t_block_status_64 },
 #endif
 #ifdef LIBNBD_HAVE_NBD_POLL
   { "poll", S_ANY, NULL, 0, true, t_poll },
@@ -3471,6 +3630,9 @@ static const struct call_info calls[] = {
 #endif
 #ifdef LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS
   { "aio_block_status", S_CONNECTED, NULL, 0, true, t_aio_block_status },
+#endif
+#ifdef LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_64
+  { "aio_block_status_64", S_CONNECTED, NULL, 0, true, t_aio_block_status_64 },
 #endif
 #ifdef LIBNBD_HAVE_NBD_AIO_GET_FD
   { "aio_get_fd", S_ANY, NULL, 0, true, t_aio_get_fd },

@@ -6,7 +6,9 @@
 #   - its DT_SONAME is libnbd.so.0;
 #   - every versioned nbd_* symbol that nbdinfo/nbdcopy/nbdfuse/nbddump import
 #     (read from the installed binaries, plus the recorded list in
-#     dropin-symbols.txt so the check still works without libnbd-bin) is
+#     dropin-symbols.txt so the check still works without libnbd-bin, and
+#     with DROPIN_LISTS="dropin-symbols.txt dropin-symbols-debian13.txt"
+#     the list Debian 13's libnbd 1.22 tools import) is
 #     defined and exported by LIBRARY with the same version node (the default
 #     version, i.e. symbol@@LIBNBD_x.y);
 #   - LIBRARY exports nothing except nbd_* functions (and the version-node
@@ -40,7 +42,10 @@ if [ "$soname" != "libnbd.so.0" ]; then
 fi
 
 # 2. required symbols: from the binaries that exist + the recorded list.
-grep -v '^#' "$here/dropin-symbols.txt" | sed '/^$/d' > "$tmp/required"
+# DROPIN_LISTS: the recorded lists to require (default: Debian 12's tools).
+for list in ${DROPIN_LISTS:-dropin-symbols.txt}; do
+    grep -v '^#' "$here/$list" | sed '/^$/d'
+done > "$tmp/required"
 for b in $bins; do
     if [ -f "$b" ]; then
         readelf --dyn-syms -W "$b" |

@@ -63,6 +63,7 @@ endef
 check-interop: lib $(INTEROP_BINS) $(INTEROP_SYSBIN)
 	$(call interop_run, \
 	  run test_uri $(INTEROP_OUT)/test_uri; \
+	  export DROPIN_LISTS="dropin-symbols.txt dropin-symbols-debian13.txt"; \
 	  run check-symbols $(INTEROP_DIR)/check-symbols.sh $(SHLIB); \
 	  export INTEROP_LIBDIR=$(LIBDIR); \
 	  export INTEROP_BIN=$(abspath $(INTEROP_OUT)/interop); \
