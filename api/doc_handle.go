@@ -226,7 +226,7 @@ The string is copied. The setting is stored even though this library is built wi
 
 The string is copied. The setting only has an effect when TLS is used (nbd_set_tls(3)); this library stores it although it is built without TLS.
 
-This call comes from libnbd 1.22 and is not provided by this library yet.`,
+This call comes from libnbd 1.22. This library is built without TLS, so the name is only stored (and reported by nbd_get_tls_hostname(3)) until TLS lands.`,
 			Errors:  []Errno{{"ENOMEM", "Memory ran out while copying the name."}},
 			SeeAlso: []string{"get_tls_hostname", "set_tls", "set_tls_verify_peer"},
 		},
@@ -234,7 +234,7 @@ This call comes from libnbd 1.22 and is not provided by this library yet.`,
 			Short: "get the effective TLS hostname",
 			Long: `Return a copy of the host name set by nbd_set_tls_hostname(3), or the empty string if none was set (that is not an error). The caller must free the string.
 
-This call comes from libnbd 1.22 and is not provided by this library yet.`,
+This call comes from libnbd 1.22.`,
 			Errors:  []Errno{{"ENOMEM", "Memory ran out while copying the name."}},
 			SeeAlso: []string{"set_tls_hostname"},
 		},

@@ -77,7 +77,7 @@ A server that does not know NBD_OPT_GO (it answers NBD_REP_ERR_UNSUP) is asked a
 
 This is meant for testing servers: asking for TLS when it is already in use is a protocol error, and a server that does not forget options negotiated before TLS (such as structured replies) is a security risk. Programs should use nbd_set_tls(3) with LIBNBD_TLS_REQUIRE, which negotiates TLS before option mode hands over.
 
-This call comes from libnbd 1.16 and is not provided by this library yet; since the library is built without TLS (nbd_supports_tls(3)), it will fail with ENOTSUP when it is.`,
+This call comes from libnbd 1.16. This library is built without TLS (nbd_supports_tls(3)), so the call fails with ENOTSUP before sending anything; the handle stays negotiating.`,
 			Errors:  optErrs[3:],
 			SeeAlso: []string{"aio_opt_starttls", "set_tls", "get_tls_negotiated", "supports_tls", "set_opt_mode"},
 		},
@@ -87,7 +87,7 @@ This call comes from libnbd 1.16 and is not provided by this library yet; since 
 
 ` + optAsync + `
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16. Without TLS in this library it fails with ENOTSUP at once, the completion callback is not called, and its .free runs.`,
 			SeeAlso: []string{"opt_starttls", "poll"},
 		},
 		"opt_structured_reply": {
@@ -96,7 +96,7 @@ This call comes from libnbd 1.16 and is not provided by this library yet.`,
 
 The handshake normally sends this option by itself before option mode hands over (nbd_set_request_structured_replies(3)); sending it again is a protocol error that most servers refuse. The call is meant for programs that turned the automatic request off, and for testing servers.
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16.`,
 			Errors:  optErrs[3:],
 			SeeAlso: []string{"aio_opt_structured_reply", "set_request_structured_replies", "get_structured_replies_negotiated", "opt_extended_headers"},
 		},
@@ -106,7 +106,7 @@ This call comes from libnbd 1.16 and is not provided by this library yet.`,
 
 ` + optAsync + `
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16. The completion callback sees 0 in *error whether the server agreed or refused; nbd_get_structured_replies_negotiated(3) tells which.`,
 			SeeAlso: []string{"opt_structured_reply", "poll"},
 		},
 		"opt_extended_headers": {
@@ -115,7 +115,7 @@ This call comes from libnbd 1.16 and is not provided by this library yet.`,
 
 The handshake normally sends this option by itself (nbd_set_request_extended_headers(3)); the call is meant for programs that turned that off, and for testing servers.
 
-This call comes from libnbd 1.18 and is not provided by this library yet.`,
+This call comes from libnbd 1.18. This library does not speak extended headers yet, so the call fails with ENOTSUP before sending anything; the handle stays negotiating.`,
 			Errors:  optErrs[3:],
 			SeeAlso: []string{"aio_opt_extended_headers", "set_request_extended_headers", "get_extended_headers_negotiated", "opt_structured_reply"},
 		},
@@ -125,7 +125,7 @@ This call comes from libnbd 1.18 and is not provided by this library yet.`,
 
 ` + optAsync + `
 
-This call comes from libnbd 1.18 and is not provided by this library yet.`,
+This call comes from libnbd 1.18. This library does not speak extended headers yet: it fails with ENOTSUP at once, the completion callback is not called, and its .free runs.`,
 			SeeAlso: []string{"opt_extended_headers", "poll"},
 		},
 		"opt_list": {

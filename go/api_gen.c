@@ -238,6 +238,39 @@ gonbd_get_tls_username (struct nbd_handle *h, struct gonbd_err *e)
 }
 
 int
+gonbd_set_tls_hostname (struct nbd_handle *h, const char *hostname, struct gonbd_err *e)
+{
+#ifdef LIBNBD_HAVE_NBD_SET_TLS_HOSTNAME
+  int r = nbd_set_tls_hostname (h, hostname);
+
+  if (r == -1)
+    gonbd_capture (e);
+  return r;
+#else
+  (void) h;
+  (void) hostname;
+  gonbd_fail (e, ENOTSUP, "nbd_set_tls_hostname: not provided by the linked libnbd (added in 1.22)");
+  return -1;
+#endif
+}
+
+char *
+gonbd_get_tls_hostname (struct nbd_handle *h, struct gonbd_err *e)
+{
+#ifdef LIBNBD_HAVE_NBD_GET_TLS_HOSTNAME
+  char *r = nbd_get_tls_hostname (h);
+
+  if (r == NULL)
+    gonbd_capture (e);
+  return r;
+#else
+  (void) h;
+  gonbd_fail (e, ENOTSUP, "nbd_get_tls_hostname: not provided by the linked libnbd (added in 1.22)");
+  return NULL;
+#endif
+}
+
+int
 gonbd_set_tls_psk_file (struct nbd_handle *h, const char *filename, struct gonbd_err *e)
 {
   int r = nbd_set_tls_psk_file (h, filename);

@@ -581,6 +581,55 @@ func (h *Handle) TLSUsername() (string, error) {
 	return r, err
 }
 
+// SetTLSHostname sets the TLS hostname.
+//
+// Set the host name that TLS checks the server's certificate against,
+// instead of the host name given when connecting (for example to
+// [Handle.ConnectTCP]). This is useful when the connection goes through a
+// proxy, or over a transport without a host name, such as a Unix socket,
+// while the certificate names the real server.
+//
+// Built with -tags libnbd_system against a libnbd older than 1.22, it fails
+// with ENOTSUP. See nbd_set_tls_hostname(3).
+func (h *Handle) SetTLSHostname(hostname string) error {
+	const op = "SetTLSHostname"
+	cHostname, err := cString(op, hostname)
+	if err != nil {
+		return err
+	}
+	defer C.free(unsafe.Pointer(cHostname))
+	return h.withC(op, func(c *C.struct_nbd_handle) error {
+		var e C.struct_gonbd_err
+		if C.gonbd_set_tls_hostname(c, cHostname, &e) == -1 {
+			return cerr(op, &e)
+		}
+		return nil
+	})
+}
+
+// TLSHostname gets the effective TLS hostname.
+//
+// Return a copy of the host name set by [Handle.SetTLSHostname], or the
+// empty string if none was set (that is not an error).
+//
+// Built with -tags libnbd_system against a libnbd older than 1.22, it fails
+// with ENOTSUP. See nbd_get_tls_hostname(3).
+func (h *Handle) TLSHostname() (string, error) {
+	const op = "TLSHostname"
+	var r string
+	err := h.withC(op, func(c *C.struct_nbd_handle) error {
+		var e C.struct_gonbd_err
+		v := C.gonbd_get_tls_hostname(c, &e)
+		if v == nil {
+			return cerr(op, &e)
+		}
+		r = C.GoString(v)
+		C.free(unsafe.Pointer(v))
+		return nil
+	})
+	return r, err
+}
+
 // SetTLSPSKFile sets the TLS Pre-Shared Keys (PSK) filename.
 //
 // Use TLS with pre-shared keys instead of X.509 certificates, reading the

@@ -39,6 +39,8 @@ int gonbd_set_tls_verify_peer (struct nbd_handle *h, bool verify, struct gonbd_e
 int gonbd_get_tls_verify_peer (struct nbd_handle *h);
 int gonbd_set_tls_username (struct nbd_handle *h, const char *username, struct gonbd_err *e);
 char *gonbd_get_tls_username (struct nbd_handle *h, struct gonbd_err *e);
+int gonbd_set_tls_hostname (struct nbd_handle *h, const char *hostname, struct gonbd_err *e);
+char *gonbd_get_tls_hostname (struct nbd_handle *h, struct gonbd_err *e);
 int gonbd_set_tls_psk_file (struct nbd_handle *h, const char *filename, struct gonbd_err *e);
 int gonbd_set_request_extended_headers (struct nbd_handle *h, bool request, struct gonbd_err *e);
 int gonbd_get_request_extended_headers (struct nbd_handle *h);

@@ -303,6 +303,14 @@ extern int nbd_set_tls_username (struct nbd_handle *h, const char *username) LIB
 extern char *nbd_get_tls_username (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_GET_TLS_USERNAME 1
 
+/* Set the TLS hostname. */
+extern int nbd_set_tls_hostname (struct nbd_handle *h, const char *hostname) LIBNBD_NONNULL(1, 2);
+#define LIBNBD_HAVE_NBD_SET_TLS_HOSTNAME 1
+
+/* Get the effective TLS hostname. The caller frees the result. */
+extern char *nbd_get_tls_hostname (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_GET_TLS_HOSTNAME 1
+
 /* Set the TLS Pre-Shared Keys (PSK) filename. */
 extern int nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_SET_TLS_PSK_FILE 1
@@ -378,6 +386,18 @@ extern int nbd_opt_go (struct nbd_handle *h) LIBNBD_NONNULL(1);
 /* End negotiation and close the connection. */
 extern int nbd_opt_abort (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_OPT_ABORT 1
+
+/* Request the server to initiate TLS. */
+extern int nbd_opt_starttls (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_OPT_STARTTLS 1
+
+/* Request the server to enable extended headers. */
+extern int nbd_opt_extended_headers (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_OPT_EXTENDED_HEADERS 1
+
+/* Request the server to enable structured replies. */
+extern int nbd_opt_structured_reply (struct nbd_handle *h) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_OPT_STRUCTURED_REPLY 1
 
 /* Request the server to list all exports during negotiation. */
 extern int nbd_opt_list (struct nbd_handle *h, nbd_list_callback list_callback) LIBNBD_NONNULL(1);
@@ -602,6 +622,18 @@ extern int nbd_aio_opt_go (struct nbd_handle *h, nbd_completion_callback complet
 /* End negotiation and close the connection. */
 extern int nbd_aio_opt_abort (struct nbd_handle *h) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_OPT_ABORT 1
+
+/* Request the server to initiate TLS. */
+extern int nbd_aio_opt_starttls (struct nbd_handle *h, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_OPT_STARTTLS 1
+
+/* Request the server to enable extended headers. */
+extern int nbd_aio_opt_extended_headers (struct nbd_handle *h, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_OPT_EXTENDED_HEADERS 1
+
+/* Request the server to enable structured replies. */
+extern int nbd_aio_opt_structured_reply (struct nbd_handle *h, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_OPT_STRUCTURED_REPLY 1
 
 /* Request the server to list all exports during negotiation. */
 extern int nbd_aio_opt_list (struct nbd_handle *h, nbd_list_callback list_callback, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);

@@ -562,6 +562,50 @@ nbd_get_tls_username (struct nbd_handle *h)
 }
 
 NBD_API int
+nbd_set_tls_hostname (struct nbd_handle *h, const char *hostname)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_set_tls_hostname");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " hostname=%s", nbd_internal_printable_string (hostname));
+  if (!nbd_internal_check_state (h, NBD_STATE_CREATED,
+                                  "newly created")) {
+    ret = -1;
+    goto out;
+  }
+  if (hostname == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "hostname");
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_set_tls_hostname (h, hostname);
+
+ out:
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API char *
+nbd_get_tls_hostname (struct nbd_handle *h)
+{
+  char *ret;
+
+  nbd_internal_set_call ("nbd_get_tls_hostname");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, "%s", "");
+  ret = nbd_unlocked_get_tls_hostname (h);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_str (h, ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
 nbd_set_tls_psk_file (struct nbd_handle *h, const char *filename)
 {
   int ret;
@@ -944,6 +988,75 @@ nbd_opt_abort (struct nbd_handle *h)
     goto out;
   }
   ret = nbd_unlocked_opt_abort (h);
+
+ out:
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_opt_starttls (struct nbd_handle *h)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_opt_starttls");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, "%s", "");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_opt_starttls (h);
+
+ out:
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_opt_extended_headers (struct nbd_handle *h)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_opt_extended_headers");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, "%s", "");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_opt_extended_headers (h);
+
+ out:
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_opt_structured_reply (struct nbd_handle *h)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_opt_structured_reply");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, "%s", "");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_opt_structured_reply (h);
 
  out:
   if (nbd_internal_debugging (h))
@@ -2403,6 +2516,78 @@ nbd_aio_opt_abort (struct nbd_handle *h)
   ret = nbd_unlocked_aio_opt_abort (h);
 
  out:
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_aio_opt_starttls (struct nbd_handle *h, nbd_completion_callback completion_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_aio_opt_starttls");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " completion_callback=%s", completion_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_aio_opt_starttls (h, &completion_callback);
+
+ out:
+  FREE_CALLBACK (completion_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_aio_opt_extended_headers (struct nbd_handle *h, nbd_completion_callback completion_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_aio_opt_extended_headers");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " completion_callback=%s", completion_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_aio_opt_extended_headers (h, &completion_callback);
+
+ out:
+  FREE_CALLBACK (completion_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_aio_opt_structured_reply (struct nbd_handle *h, nbd_completion_callback completion_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_aio_opt_structured_reply");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " completion_callback=%s", completion_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_aio_opt_structured_reply (h, &completion_callback);
+
+ out:
+  FREE_CALLBACK (completion_callback);
   if (nbd_internal_debugging (h))
     nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
   pthread_mutex_unlock (&h->lock);

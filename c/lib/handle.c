@@ -109,6 +109,7 @@ nbd_close (struct nbd_handle *h)
   free (h->name); free (h->export_name);
   if (h->uri_parts) { nbd_internal_free_uri (h->uri_parts); free (h->uri_parts); }
   free (h->tls_certificates); free (h->tls_username); free (h->tls_psk_file);
+  free (h->tls_hostname);
   free (h->dead_msg); free (h->opt_err_msg); free (h->sa_name);
   free (h->canonical_name); free (h->description);
   free (h->rbuf); free (h->wbuf); free (h->pbuf);
@@ -288,6 +289,19 @@ int
 nbd_unlocked_set_tls_username (struct nbd_handle *h, const char *username)
 {
   return replace_string (&h->tls_username, username);
+}
+
+/* libnbd 1.22: the name the server's certificate is checked against. */
+int
+nbd_unlocked_set_tls_hostname (struct nbd_handle *h, const char *hostname)
+{
+  return replace_string (&h->tls_hostname, hostname);
+}
+
+char *
+nbd_unlocked_get_tls_hostname (struct nbd_handle *h)
+{
+  return copy_string (h->tls_hostname);
 }
 
 int

@@ -233,6 +233,12 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
   switch (opt) {
   case NBD_OPT_STRUCTURED_REPLY:
     h->sr_negotiated = err == 0;
+    if (h->opt_user) {
+      /* nbd_opt_structured_reply: a refusal is an answer, not an error. */
+      nbd_internal_set_state (h, ST_NEGOTIATING);
+      finish_user_option (h, 0, NULL);
+      return;
+    }
     if (h->opt_mode) {
       nbd_internal_set_state (h, ST_NEGOTIATING);
       return;
@@ -643,7 +649,8 @@ nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt)
     send_meta_context (h, NBD_OPT_LIST_META_CONTEXT);
     break;
   case NBD_OPT_ABORT:
-    nbd_internal_queue_option (h, NBD_OPT_ABORT, NULL, 0);
+  case NBD_OPT_STRUCTURED_REPLY:
+    nbd_internal_queue_option (h, opt, NULL, 0);
     break;
   }
   return h->parse_errno ? -1 : 0;

@@ -134,7 +134,7 @@ struct nbd_handle {
   nbd_debug_callback debug_cb;
   char *export_name;
   int tls;
-  char *tls_certificates, *tls_username, *tls_psk_file;
+  char *tls_certificates, *tls_username, *tls_psk_file, *tls_hostname;
   bool tls_verify_peer;
   bool request_sr;
   bool request_block_size;

@@ -139,6 +139,56 @@ nbd_unlocked_aio_opt_list_meta_context (struct nbd_handle *h, nbd_context_callba
   return opt_call (h, NBD_OPT_LIST_META_CONTEXT, false, completion, NULL, ctx);
 }
 
+/* libnbd 1.16: structured replies asked for by hand in option mode.  The
+ * result is whether the server agreed (a refusal is not an error). */
+int
+nbd_unlocked_opt_structured_reply (struct nbd_handle *h)
+{
+  if (opt_call (h, NBD_OPT_STRUCTURED_REPLY, true, NULL, NULL, NULL) == -1)
+    return -1;
+  return h->sr_negotiated;
+}
+
+int
+nbd_unlocked_aio_opt_structured_reply (struct nbd_handle *h, nbd_completion_callback *completion)
+{
+  return opt_call (h, NBD_OPT_STRUCTURED_REPLY, false, completion, NULL, NULL);
+}
+
+/* libnbd 1.16 and 1.18: STARTTLS and extended headers by hand.  Neither
+ * is supported by this library yet, so both fail before anything is sent
+ * (the handle stays negotiating). */
+static int
+refuse_option (const char *what)
+{
+  set_error (ENOTSUP, "%s is not supported by this library yet", what);
+  return -1;
+}
+
+int
+nbd_unlocked_opt_starttls (struct nbd_handle *h)
+{
+  return refuse_option ("TLS");
+}
+
+int
+nbd_unlocked_aio_opt_starttls (struct nbd_handle *h, nbd_completion_callback *completion)
+{
+  return refuse_option ("TLS");
+}
+
+int
+nbd_unlocked_opt_extended_headers (struct nbd_handle *h)
+{
+  return refuse_option ("NBD_OPT_EXTENDED_HEADERS");
+}
+
+int
+nbd_unlocked_aio_opt_extended_headers (struct nbd_handle *h, nbd_completion_callback *completion)
+{
+  return refuse_option ("NBD_OPT_EXTENDED_HEADERS");
+}
+
 /* ---- requested meta contexts ------------------------------------------- */
 int
 nbd_unlocked_add_meta_context (struct nbd_handle *h, const char *name)

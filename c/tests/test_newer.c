@@ -14,7 +14,7 @@
 #include "harness.h"
 
 #if defined (LIBNBD_HAVE_NBD_STATS_BYTES_SENT) && defined (LIBNBD_HAVE_NBD_IS_URI) && \
-    defined (LIBNBD_HAVE_NBD_BLOCK_STATUS_64)
+    defined (LIBNBD_HAVE_NBD_BLOCK_STATUS_64) && defined (LIBNBD_HAVE_NBD_OPT_STRUCTURED_REPLY)
 
 static void
 test_stats (void)
@@ -210,6 +210,49 @@ test_block_status_64 (void)
   h_stop (&srv);
 }
 
+/* libnbd 1.16–1.22 option calls: structured replies asked for by hand in
+ * option mode; STARTTLS and extended headers refused cleanly (no TLS, no
+ * extended headers yet) without disturbing the negotiation; the TLS
+ * hostname is kept. */
+static void
+test_opt_structured_reply (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  char *s;
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  h = nbd_create ();
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  s = nbd_get_tls_hostname (h);
+  CU_ASSERT_PTR_NOT_NULL (s);
+  if (s) CU_ASSERT_STRING_EQUAL (s, "");
+  free (s);
+  H_ASSERT_OK (nbd_set_tls_hostname (h, "server.example"));
+  s = nbd_get_tls_hostname (h);
+  if (s) CU_ASSERT_STRING_EQUAL (s, "server.example");
+  free (s);
+  H_ASSERT_OK (nbd_set_opt_mode (h, true));
+  H_ASSERT_OK (nbd_set_request_structured_replies (h, false));
+  H_ASSERT_OK (nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION));
+  H_ASSERT_OK_FATAL (nbd_connect_unix (h, srv.sock));
+  CU_ASSERT_EQUAL (nbd_get_structured_replies_negotiated (h), 0);
+
+  H_ASSERT_ERR (nbd_opt_starttls (h), ENOTSUP);
+  CU_ASSERT (h_has_prefix (nbd_get_error (), "nbd_opt_starttls: "));
+  H_ASSERT_ERR (nbd_opt_extended_headers (h), ENOTSUP);
+  CU_ASSERT (nbd_aio_is_negotiating (h));
+
+  CU_ASSERT_EQUAL (nbd_opt_structured_reply (h), 1);
+  CU_ASSERT_EQUAL (nbd_get_structured_replies_negotiated (h), 1);
+  CU_ASSERT (nbd_aio_is_negotiating (h));
+  H_ASSERT_OK (nbd_opt_go (h));
+  CU_ASSERT (nbd_aio_is_ready (h));
+  CU_ASSERT_EQUAL (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION), 1);
+  nbd_close (h);
+  h_stop (&srv);
+}
+
 int
 main (void)
 {
@@ -224,6 +267,7 @@ main (void)
   H_ADD_TEST (s, test_request_meta_context_off);
   H_ADD_TEST (s, test_subprocess_pid_and_poll2);
   H_ADD_TEST (s, test_block_status_64);
+  H_ADD_TEST (s, test_opt_structured_reply);
   return h_run_all ();
 }
 

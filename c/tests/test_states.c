@@ -1006,6 +1006,45 @@ t_get_tls_username (const struct call_info *ci, int st)
 }
 #endif
 
+#ifdef LIBNBD_HAVE_NBD_SET_TLS_HOSTNAME
+static void
+t_set_tls_hostname (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_set_tls_hostname (h, "127.0.0.1");
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_GET_TLS_HOSTNAME
+static void
+t_get_tls_hostname (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  char *r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_get_tls_hostname (h);
+  capture (&o, r == NULL);
+  free (r);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
 #ifdef LIBNBD_HAVE_NBD_SET_TLS_PSK_FILE
 static void
 t_set_tls_psk_file (const struct call_info *ci, int st)
@@ -1359,6 +1398,63 @@ t_opt_abort (const struct call_info *ci, int st)
     return;
   poison (ci);
   r = nbd_opt_abort (h);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_OPT_STARTTLS
+static void
+t_opt_starttls (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_opt_starttls (h);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_OPT_EXTENDED_HEADERS
+static void
+t_opt_extended_headers (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_opt_extended_headers (h);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_OPT_STRUCTURED_REPLY
+static void
+t_opt_structured_reply (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_opt_structured_reply (h);
   capture (&o, r == -1);
   finish (ci, st, h, &o);
   close_handle (h);
@@ -2489,6 +2585,72 @@ t_aio_opt_abort (const struct call_info *ci, int st)
 }
 #endif
 
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_STARTTLS
+static void
+t_aio_opt_starttls (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  struct cc cc_completion_callback = { 0, 0 };
+  nbd_completion_callback completion_callback = { .callback = cb_completion, .user_data = &cc_completion_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_aio_opt_starttls (h, completion_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "completion_callback", &cc_completion_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_EXTENDED_HEADERS
+static void
+t_aio_opt_extended_headers (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  struct cc cc_completion_callback = { 0, 0 };
+  nbd_completion_callback completion_callback = { .callback = cb_completion, .user_data = &cc_completion_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_aio_opt_extended_headers (h, completion_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "completion_callback", &cc_completion_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_STRUCTURED_REPLY
+static void
+t_aio_opt_structured_reply (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  struct cc cc_completion_callback = { 0, 0 };
+  nbd_completion_callback completion_callback = { .callback = cb_completion, .user_data = &cc_completion_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_aio_opt_structured_reply (h, completion_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "completion_callback", &cc_completion_callback);
+}
+#endif
+
 #ifdef LIBNBD_HAVE_NBD_AIO_OPT_LIST
 static void
 t_aio_opt_list (const struct call_info *ci, int st)
@@ -3370,6 +3532,12 @@ static const struct call_info calls[] = {
 #ifdef LIBNBD_HAVE_NBD_GET_TLS_USERNAME
   { "get_tls_username", S_ANY, NULL, 0, true, t_get_tls_username },
 #endif
+#ifdef LIBNBD_HAVE_NBD_SET_TLS_HOSTNAME
+  { "set_tls_hostname", S_CREATED, NULL, 0, true, t_set_tls_hostname },
+#endif
+#ifdef LIBNBD_HAVE_NBD_GET_TLS_HOSTNAME
+  { "get_tls_hostname", S_ANY, NULL, 0, true, t_get_tls_hostname },
+#endif
 #ifdef LIBNBD_HAVE_NBD_SET_TLS_PSK_FILE
   { "set_tls_psk_file", S_CREATED, NULL, 0, true, t_set_tls_psk_file },
 #endif
@@ -3426,6 +3594,15 @@ static const struct call_info calls[] = {
 #endif
 #ifdef LIBNBD_HAVE_NBD_OPT_ABORT
   { "opt_abort", S_NEGOTIATING, NULL, 0, true, t_opt_abort },
+#endif
+#ifdef LIBNBD_HAVE_NBD_OPT_STARTTLS
+  { "opt_starttls", S_NEGOTIATING, NULL, 0, true, t_opt_starttls },
+#endif
+#ifdef LIBNBD_HAVE_NBD_OPT_EXTENDED_HEADERS
+  { "opt_extended_headers", S_NEGOTIATING, NULL, 0, true, t_opt_extended_headers },
+#endif
+#ifdef LIBNBD_HAVE_NBD_OPT_STRUCTURED_REPLY
+  { "opt_structured_reply", S_NEGOTIATING, NULL, 0, true, t_opt_structured_reply },
 #endif
 #ifdef LIBNBD_HAVE_NBD_OPT_LIST
   { "opt_list", S_NEGOTIATING, NULL, 0, true, t_opt_list },
@@ -3594,6 +3771,15 @@ static const struct call_info calls[] = {
 #endif
 #ifdef LIBNBD_HAVE_NBD_AIO_OPT_ABORT
   { "aio_opt_abort", S_NEGOTIATING, NULL, 0, true, t_aio_opt_abort },
+#endif
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_STARTTLS
+  { "aio_opt_starttls", S_NEGOTIATING, NULL, 0, true, t_aio_opt_starttls },
+#endif
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_EXTENDED_HEADERS
+  { "aio_opt_extended_headers", S_NEGOTIATING, NULL, 0, true, t_aio_opt_extended_headers },
+#endif
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_STRUCTURED_REPLY
+  { "aio_opt_structured_reply", S_NEGOTIATING, NULL, 0, true, t_aio_opt_structured_reply },
 #endif
 #ifdef LIBNBD_HAVE_NBD_AIO_OPT_LIST
   { "aio_opt_list", S_NEGOTIATING, NULL, 0, true, t_aio_opt_list },
