@@ -24,14 +24,14 @@ func init() {
 
 The export name is the path after the first "/", percent-decoded; it is empty (the server's default export) when the URI has no path. A host in square brackets is an IPv6 address. A user name before "@" sets the TLS user name (nbd_set_tls_username(3)); a password is ignored. These query parameters are understood: "socket" (the Unix socket's path, required by nbd+unix), "tls-certificates", "tls-psk-file" and "tls-verify-peer"; other parameters are ignored, and for a parameter given twice the last one counts. The scheme must be written in lower case.
 
-The URI may be refused by the policy set on the handle: a transport not allowed by nbd_set_uri_allow_transports(3), or a TLS choice not allowed by nbd_set_uri_allow_tls(3), fails with EPERM.
+The URI may be refused by the policy set on the handle: a transport not allowed by nbd_set_uri_allow_transports(3), a TLS choice not allowed by nbd_set_uri_allow_tls(3), or a local file (tls-psk-file, tls-certificates) when nbd_set_uri_allow_local_file(3) did not allow it, fails with EPERM.
 
 This library is built without TLS (nbd_supports_tls(3) is false), so the nbds schemes fail with ENOTSUP. The TLS parameters of a plain URI (user name, tls-certificates, tls-psk-file, tls-verify-peer) are stored as if set with the corresponding nbd_set_tls_* call, and nbd_get_uri(3) reports them. Where the parser is stricter than libnbd 1.14: a port above 65535, a "%00" escape, a malformed escape and an unknown tls-verify-peer value are errors (EINVAL).
 
 ` + connectSync + ` A TCP URI whose host resolves to several addresses tries each in turn, as nbd_connect_tcp(3) does.`,
 			Errors: []Errno{
 				{"EINVAL", "uri is not a valid NBD URI (unknown scheme, bad port or CID, bad percent escape, missing socket parameter for nbd+unix)."},
-				{"EPERM", "The URI's transport or TLS choice is not allowed by nbd_set_uri_allow_transports(3) or nbd_set_uri_allow_tls(3)."},
+				{"EPERM", "The URI's transport or TLS choice is not allowed by nbd_set_uri_allow_transports(3) or nbd_set_uri_allow_tls(3), or it names a local file that nbd_set_uri_allow_local_file(3) did not allow."},
 				{"ENOTSUP", "The URI requires TLS (an nbds scheme), or nbd_set_tls(3) requires it, and this library is built without TLS."},
 				{"ENAMETOOLONG", "The export name is longer than 4096 bytes, or the Unix socket path does not fit in a socket address."},
 				{"ENOENT", "The host name could not be resolved."},
@@ -91,11 +91,12 @@ When the name resolves to several addresses, they are tried in order until one a
 
 Ownership of the socket passes to the library when the call takes it. From then on the library reads and writes it, makes it non-blocking and close-on-exec, and closes it: when the connection dies or is shut down, or at the latest in nbd_close(3). The program must not use, or close, that file descriptor again. Note that O_NONBLOCK belongs to the open file description, so copies of the descriptor made with dup(2) see the change too.
 
-If the call fails before it takes the socket (the handle was not newly created, sock is negative or not a file descriptor, or TLS is required), the caller still owns sock and must close it. If it fails later, during the handshake, the library owns the socket all the same. On a newly created handle the two cases are easy to tell apart: after a failure, nbd_aio_is_created(3) is still true if the socket was not taken, and false if it was (the handle is then dead).
+If the call fails before it takes the socket (the handle was not newly created, sock is negative, not a file descriptor or not a socket, or TLS is required), the caller still owns sock and must close it. If it fails later, during the handshake, the library owns the socket all the same. On a newly created handle the two cases are easy to tell apart: after a failure, nbd_aio_is_created(3) is still true if the socket was not taken, and false if it was (the handle is then dead).
 
 ` + connectSync,
 			Errors: []Errno{
 				{"EBADF", "sock is negative, or is not an open file descriptor (the caller keeps it)."},
+				{"ENOTSOCK", "sock is open but is not a socket (the caller keeps it). This library checks it before taking the descriptor; libnbd takes it and fails in the handshake."},
 				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS (the caller keeps the socket)."},
 				{"EPROTO", "The server broke the protocol during the handshake (the library owns the socket)."},
 				{"ECONNRESET", "The peer closed or reset the connection during the handshake (the library owns the socket)."},
@@ -220,7 +221,7 @@ If the connect fails at once (for example ECONNREFUSED on a Unix socket), the ca
 For a TCP URI the host name is resolved (getaddrinfo(3)) during this call, which may block.`,
 			Errors: []Errno{
 				{"EINVAL", "uri is not a valid NBD URI."},
-				{"EPERM", "The URI's transport or TLS choice is not allowed by nbd_set_uri_allow_transports(3) or nbd_set_uri_allow_tls(3)."},
+				{"EPERM", "The URI's transport or TLS choice is not allowed by nbd_set_uri_allow_transports(3) or nbd_set_uri_allow_tls(3), or it names a local file that nbd_set_uri_allow_local_file(3) did not allow."},
 				{"ENOTSUP", "The URI or nbd_set_tls(3) requires TLS, and this library is built without TLS."},
 				{"ENOENT", "The host name could not be resolved."},
 			},
@@ -325,6 +326,8 @@ When the name resolves to several addresses and a connect fails, the next addres
 The handshake starts at once, so nbd_aio_is_connecting(3) is true when the call returns; it then proceeds as the program drives the connection with nbd_poll(3) or its own event loop, until nbd_aio_is_ready(3) (nbd_aio_is_negotiating(3) in option mode) or nbd_aio_is_dead(3) becomes true.`,
 			Errors: []Errno{
 				{"EBADF", "sock is negative, or is not an open file descriptor (the caller keeps it)."},
+				{"ENOTSOCK", "sock is open but is not a socket (the caller keeps it)."},
+				{"ENOTSOCK", "sock is open but is not a socket (the caller keeps it). This library checks it before taking the descriptor; libnbd takes it and fails in the handshake."},
 				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS (the caller keeps the socket)."},
 			},
 			SeeAlso: []string{"connect_socket", "aio_is_connecting", "aio_is_ready", "poll"},
@@ -382,7 +385,7 @@ Since this library is built without TLS, an nbds URI that the policy allows stil
 			Short: "allow NBD URIs to name local files",
 			Long: `Choose whether an NBD URI given to nbd_connect_uri(3) may make the library read a local file, through the tls-psk-file (and tls-certificates) query parameters. In libnbd such a URI fails with EPERM unless this is true; the default is false, so that a URI from an untrusted source cannot make the program read files.
 
-This library stores the setting, but does not check it yet: since it is built without TLS, those parameters are only stored (and reported by nbd_get_uri(3)), never opened.`,
+This library checks it the same way: nbd_connect_uri(3) and nbd_aio_connect_uri(3) fail with EPERM for a URI with tls-psk-file or tls-certificates unless this is true.`,
 			SeeAlso: []string{"connect_uri", "set_uri_allow_transports", "set_tls_psk_file"},
 		},
 		"get_uri": {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -227,8 +228,15 @@ nbd_unlocked_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen
 static int
 adopt_checked (struct nbd_handle *h, int sock)
 {
-  if (sock < 0) {
+  struct stat st;
+
+  if (sock < 0 || fstat (sock, &st) == -1) {
     set_error (EBADF, "sock: invalid file descriptor %d", sock);
+    return -1;
+  }
+  /* Refused before it is taken, so the caller still owns it. */
+  if (!S_ISSOCK (st.st_mode)) {
+    set_error (ENOTSOCK, "sock: file descriptor %d is not a socket", sock);
     return -1;
   }
   if (nbd_internal_refuse_tls_required (h) == -1)

@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,26 @@ test_get_uri_forms (void)
   nbd_close (h);
 }
 
+#ifndef AGAINST_SYSTEM_LIBNBD
+/* Ours refuses a descriptor that is not a socket before taking it, so the
+ * caller still owns it (libnbd takes it and fails in the handshake). */
+static void
+test_connect_socket_not_a_socket (void)
+{
+  struct nbd_handle *h = nbd_create ();
+  int fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  CU_ASSERT_FATAL (fd >= 0);
+  H_ASSERT_ERR (nbd_connect_socket (h, fd), ENOTSOCK);
+  CU_ASSERT (nbd_aio_is_created (h));
+  CU_ASSERT (h_fd_is_open (fd));
+  nbd_close (h);
+  CU_ASSERT (h_fd_is_open (fd));
+  close (fd);
+}
+#endif
+
 static void
 test_uri_local_file (void)
 {
@@ -313,6 +334,9 @@ main (void)
   H_ADD_TEST (s, test_clean_close_after_last_reply);
   H_ADD_TEST (s, test_get_uri_forms);
   H_ADD_TEST (s, test_uri_local_file);
+#ifndef AGAINST_SYSTEM_LIBNBD
+  H_ADD_TEST (s, test_connect_socket_not_a_socket);
+#endif
   H_ADD_TEST (s, test_debug_traces_calls);
   return h_run_all ();
 }
