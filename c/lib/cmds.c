@@ -124,10 +124,24 @@ nbd_internal_cmd_complete (struct nbd_handle *h, struct command *c)
   h->nr_done++;
 }
 
-/* Fails every command not yet completed (the connection is gone). */
+void
+nbd_internal_complete_replied (struct nbd_handle *h)
+{
+  while (h->replied_head) {
+    struct command *c = h->replied_head;
+    h->replied_head = c->next;
+    if (!h->replied_head) h->replied_tail = NULL;
+    c->next = NULL;
+    nbd_internal_cmd_complete (h, c);
+  }
+}
+
+/* Fails every command not yet completed (the connection is gone).  Those
+ * whose replies already arrived complete with their own result. */
 void
 nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum)
 {
+  nbd_internal_complete_replied (h);
   struct command *lists[2] = { h->sendq_head, h->inflight_head };
   int i;
 

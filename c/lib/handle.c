@@ -87,6 +87,7 @@ nbd_close (struct nbd_handle *h)
   free_command_list (h, h->sendq_head);
   free_command_list (h, h->inflight_head);
   free_command_list (h, h->done_head);
+  free_command_list (h, h->replied_head);
   free_command_list (h, h->free_cmds);
   FREE_CALLBACK (h->opt_completion);
   FREE_CALLBACK (h->opt_list_cb);

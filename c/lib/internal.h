@@ -228,6 +228,7 @@ struct nbd_handle {
    * by cookie (cookies are sequential, so chains stay about one long). */
   struct command *inflight_index[NBD_INFLIGHT_BUCKETS];
   struct command *done_head, *done_tail;    /* completed, not retired */
+  struct command *replied_head, *replied_tail; /* reported by reply.c, to complete */
   int nr_sendq, nr_inflight, nr_done;
   int nr_big_reads;           /* queued or in-flight reads >= NBD_BIG_READ */
   struct command *free_cmds;  /* recycled command records */
@@ -295,6 +296,8 @@ extern void nbd_internal_cmd_free (struct nbd_handle *h, struct command *cmd);
 extern void nbd_internal_free_callbacks (struct command *cmd);
 /* Runs the completion callback, or queues the command for retirement. */
 extern void nbd_internal_cmd_complete (struct nbd_handle *h, struct command *cmd);
+/* Completes the commands the reply parser reported finished. */
+extern void nbd_internal_complete_replied (struct nbd_handle *h);
 extern void nbd_internal_fail_all_commands (struct nbd_handle *h, int errnum);
 extern void nbd_internal_add_inflight (struct nbd_handle *h, struct command *c);
 extern struct command *nbd_internal_find_inflight (struct nbd_handle *h, uint64_t cookie, bool unlink);

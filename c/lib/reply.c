@@ -111,7 +111,20 @@ call_chunk (struct command *c, const void *sub, size_t count, uint64_t off, unsi
     c->error = err ? err : EPROTO;
 }
 
-/* The command's last reply arrived: final checks, then complete it. */
+/* The command's last reply arrived: take it out of the in-flight table
+ * and report it.  The parser does not complete it (that runs the caller's
+ * completion callback): whoever fed the bytes does, once the parser has
+ * returned (nbd_internal_complete_replied). */
+static void
+report_done (struct nbd_handle *h, struct command *c)
+{
+  nbd_internal_find_inflight (h, c->cookie, true);
+  c->next = NULL;
+  if (h->replied_tail) h->replied_tail->next = c; else h->replied_head = c;
+  h->replied_tail = c;
+}
+
+/* The command's last reply arrived: final checks, then report it. */
 static int
 finish_command (struct nbd_handle *h, struct command *c)
 {
@@ -121,8 +134,7 @@ finish_command (struct nbd_handle *h, struct command *c)
     if (c->type == NBD_CMD_BLOCK_STATUS && c->nr_bs_chunks == 0)
       return protocol_error (h, "block status reply finished without any extents");
   }
-  nbd_internal_find_inflight (h, c->cookie, true);
-  nbd_internal_cmd_complete (h, c);
+  report_done (h, c);
   return 0;
 }
 
@@ -170,8 +182,7 @@ process_simple (struct nbd_handle *h, const uint8_t *hdr)
     return protocol_error (h, "simple success reply to block status (extents need a structured reply)");
   if (err != 0) {
     c->error = nbd_internal_nbd_errno (err);
-    nbd_internal_find_inflight (h, cookie, true);
-    nbd_internal_cmd_complete (h, c);
+    report_done (h, c);
     return 0;
   }
   if (c->type == NBD_CMD_READ && c->count > 0) {
@@ -182,8 +193,7 @@ process_simple (struct nbd_handle *h, const uint8_t *hdr)
     return 0;
   }
   c->covered = c->count;
-  nbd_internal_find_inflight (h, cookie, true);
-  nbd_internal_cmd_complete (h, c);
+  report_done (h, c);
   return 0;
 }
 
@@ -375,8 +385,7 @@ data_done (struct nbd_handle *h)
     h->rcmd = NULL;
     c->covered = c->count;
     call_chunk (c, c->buf, c->count, c->offset, LIBNBD_READ_DATA);
-    nbd_internal_find_inflight (h, c->cookie, true);
-    nbd_internal_cmd_complete (h, c);
+    report_done (h, c);
     return 0;
   }
   call_chunk (c, (uint8_t *) c->buf + (h->rdata_offset - c->offset),

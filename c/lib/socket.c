@@ -39,7 +39,9 @@ nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n)
     }
     else
       return -1;
-    /* The parsers only report what ends the connection; act on it here. */
+    /* The parsers only report: complete the commands whose replies came
+     * in, then act on what ends the connection. */
+    nbd_internal_complete_replied (h);
     if (r < 0 || h->parse_errno || h->parse_closed) {
       if (nbd_internal_apply_parse_result (h) == -1 || r < 0)
         return -1;
@@ -115,7 +117,9 @@ nbd_internal_on_readable (struct nbd_handle *h)
       n = h->transport->readv (h, iov, 2);
       if (n > 0) {
         size_t d = (size_t) n < dlen ? (size_t) n : dlen;
-        if (nbd_internal_reply_direct_done (h, d) == -1) {
+        ssize_t dr = nbd_internal_reply_direct_done (h, d);
+        nbd_internal_complete_replied (h);
+        if (dr == -1) {
           nbd_internal_apply_parse_result (h);
           return -1;
         }
