@@ -183,7 +183,7 @@ The server can only answer this when structured replies were negotiated; otherwi
 			Short: "list available meta contexts, using explicit query list",
 			Long: `Like nbd_opt_list_meta_context(3), but the queries are the strings of queries (a NULL-terminated list, copied during the call) instead of the list kept with nbd_add_meta_context(3), which is left as it is. An empty list asks for every context the server offers. The call returns the number of contexts listed.
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16.`,
 			Errors:  []Errno{{"ENOTSUP", "Structured replies were not negotiated, or the server does not support the option."}},
 			SeeAlso: []string{"opt_list_meta_context", "aio_opt_list_meta_context_queries", "opt_set_meta_context_queries"},
 		},
@@ -193,16 +193,16 @@ This call comes from libnbd 1.16 and is not provided by this library yet.`,
 
 ` + optAsync + `
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16.`,
 			SeeAlso: []string{"opt_list_meta_context_queries", "poll"},
 		},
 		"opt_set_meta_context": {
 			Short: "select specific meta contexts, using implicit query list",
 			Long: `In option mode, ask the server to use the meta contexts added with nbd_add_meta_context(3) for the export named by nbd_set_export_name(3) (NBD_OPT_SET_META_CONTEXT), and wait for the answer. The callback runs once per context the server agrees to, with its name; the call returns how many there were. The agreed contexts are the ones block status reports on, once nbd_opt_go(3) selects the same export; nbd_can_meta_context(3) tells them apart.
 
-nbd_opt_go(3) and nbd_opt_info(3) do this by themselves unless nbd_set_request_meta_context(3) was turned off; calling it explicitly is for programs that want to see the answer first. Changing the export name afterwards makes the answer void.
+nbd_opt_go(3) and nbd_opt_info(3) do this by themselves unless nbd_set_request_meta_context(3) was turned off; calling it explicitly is for programs that want to see the answer first. In libnbd, changing the export name afterwards makes the answer void; this library does not forget it yet (the libnbd 1.16 negotiation rules are still to come).
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16.`,
 			Errors:  []Errno{{"ENOTSUP", "Structured replies were not negotiated, or the server does not support the option."}},
 			SeeAlso: []string{"aio_opt_set_meta_context", "opt_set_meta_context_queries", "add_meta_context", "set_request_meta_context", "can_meta_context", "opt_go"},
 		},
@@ -212,14 +212,14 @@ This call comes from libnbd 1.16 and is not provided by this library yet.`,
 
 ` + optAsync + `
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16.`,
 			SeeAlso: []string{"opt_set_meta_context", "poll"},
 		},
 		"opt_set_meta_context_queries": {
 			Short: "select specific meta contexts, using explicit query list",
 			Long: `Like nbd_opt_set_meta_context(3), but the contexts asked for are the strings of queries (a NULL-terminated list, copied during the call) instead of the handle's list, which is left as it is.
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16.`,
 			Errors:  []Errno{{"ENOTSUP", "Structured replies were not negotiated, or the server does not support the option."}},
 			SeeAlso: []string{"opt_set_meta_context", "aio_opt_set_meta_context_queries"},
 		},
@@ -229,7 +229,7 @@ This call comes from libnbd 1.16 and is not provided by this library yet.`,
 
 ` + optAsync + `
 
-This call comes from libnbd 1.16 and is not provided by this library yet.`,
+This call comes from libnbd 1.16.`,
 			SeeAlso: []string{"opt_set_meta_context_queries", "poll"},
 		},
 		"add_meta_context": {

@@ -411,6 +411,18 @@ extern int nbd_opt_info (struct nbd_handle *h) LIBNBD_NONNULL(1);
 extern int nbd_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback context_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_OPT_LIST_META_CONTEXT 1
 
+/* List available meta contexts, using explicit query list. */
+extern int nbd_opt_list_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback) LIBNBD_NONNULL(1, 2);
+#define LIBNBD_HAVE_NBD_OPT_LIST_META_CONTEXT_QUERIES 1
+
+/* Select specific meta contexts, using implicit query list. */
+extern int nbd_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback context_callback) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_OPT_SET_META_CONTEXT 1
+
+/* Select specific meta contexts, using explicit query list. */
+extern int nbd_opt_set_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback) LIBNBD_NONNULL(1, 2);
+#define LIBNBD_HAVE_NBD_OPT_SET_META_CONTEXT_QUERIES 1
+
 /* Ask server to negotiate metadata context. */
 extern int nbd_add_meta_context (struct nbd_handle *h, const char *name) LIBNBD_NONNULL(1, 2);
 #define LIBNBD_HAVE_NBD_ADD_META_CONTEXT 1
@@ -646,6 +658,18 @@ extern int nbd_aio_opt_info (struct nbd_handle *h, nbd_completion_callback compl
 /* List available meta contexts, using implicit query list. */
 extern int nbd_aio_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback context_callback, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_OPT_LIST_META_CONTEXT 1
+
+/* List available meta contexts, using explicit query list. */
+extern int nbd_aio_opt_list_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1, 2);
+#define LIBNBD_HAVE_NBD_AIO_OPT_LIST_META_CONTEXT_QUERIES 1
+
+/* Select specific meta contexts, using implicit query list. */
+extern int nbd_aio_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback context_callback, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1);
+#define LIBNBD_HAVE_NBD_AIO_OPT_SET_META_CONTEXT 1
+
+/* Select specific meta contexts, using explicit query list. */
+extern int nbd_aio_opt_set_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback, nbd_completion_callback completion_callback) LIBNBD_NONNULL(1, 2);
+#define LIBNBD_HAVE_NBD_AIO_OPT_SET_META_CONTEXT_QUERIES 1
 
 /* Read from the NBD server. buf must stay valid until the command
  * completes. Returns the command's cookie.

@@ -1147,6 +1147,103 @@ nbd_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback context_ca
 }
 
 NBD_API int
+nbd_opt_list_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_opt_list_meta_context_queries");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " queries=%s context_callback=%s", nbd_internal_printable_list (queries), context_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  if (queries == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "queries");
+    ret = -1;
+    goto out;
+  }
+  if (context_callback.callback == NULL && context_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "context_callback");
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_opt_list_meta_context_queries (h, queries, &context_callback);
+
+ out:
+  FREE_CALLBACK (context_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback context_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_opt_set_meta_context");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " context_callback=%s", context_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  if (context_callback.callback == NULL && context_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "context_callback");
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_opt_set_meta_context (h, &context_callback);
+
+ out:
+  FREE_CALLBACK (context_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_opt_set_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_opt_set_meta_context_queries");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " queries=%s context_callback=%s", nbd_internal_printable_list (queries), context_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  if (queries == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "queries");
+    ret = -1;
+    goto out;
+  }
+  if (context_callback.callback == NULL && context_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "context_callback");
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_opt_set_meta_context_queries (h, queries, &context_callback);
+
+ out:
+  FREE_CALLBACK (context_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
 nbd_add_meta_context (struct nbd_handle *h, const char *name)
 {
   int ret;
@@ -2668,6 +2765,106 @@ nbd_aio_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback contex
     goto out;
   }
   ret = nbd_unlocked_aio_opt_list_meta_context (h, &context_callback, &completion_callback);
+
+ out:
+  FREE_CALLBACK (context_callback);
+  FREE_CALLBACK (completion_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_aio_opt_list_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback, nbd_completion_callback completion_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_aio_opt_list_meta_context_queries");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " queries=%s context_callback=%s completion_callback=%s", nbd_internal_printable_list (queries), context_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  if (queries == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "queries");
+    ret = -1;
+    goto out;
+  }
+  if (context_callback.callback == NULL && context_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "context_callback");
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_aio_opt_list_meta_context_queries (h, queries, &context_callback, &completion_callback);
+
+ out:
+  FREE_CALLBACK (context_callback);
+  FREE_CALLBACK (completion_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_aio_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback context_callback, nbd_completion_callback completion_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_aio_opt_set_meta_context");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " context_callback=%s completion_callback=%s", context_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  if (context_callback.callback == NULL && context_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "context_callback");
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_aio_opt_set_meta_context (h, &context_callback, &completion_callback);
+
+ out:
+  FREE_CALLBACK (context_callback);
+  FREE_CALLBACK (completion_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
+nbd_aio_opt_set_meta_context_queries (struct nbd_handle *h, char **queries, nbd_context_callback context_callback, nbd_completion_callback completion_callback)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_aio_opt_set_meta_context_queries");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " queries=%s context_callback=%s completion_callback=%s", nbd_internal_printable_list (queries), context_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>");
+  if (!nbd_internal_check_state (h, NBD_STATE_NEGOTIATING,
+                                  "negotiating")) {
+    ret = -1;
+    goto out;
+  }
+  if (queries == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "queries");
+    ret = -1;
+    goto out;
+  }
+  if (context_callback.callback == NULL && context_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "context_callback");
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_aio_opt_set_meta_context_queries (h, queries, &context_callback, &completion_callback);
 
  out:
   FREE_CALLBACK (context_callback);

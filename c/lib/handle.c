@@ -105,6 +105,8 @@ nbd_close (struct nbd_handle *h)
 
   for (i = 0; i < h->nr_req_meta; i++) free (h->req_meta[i]);
   free (h->req_meta);
+  for (i = 0; i < h->nr_sent_meta; i++) free (h->sent_meta[i]);
+  free (h->sent_meta);
   for (i = 0; i < h->nr_meta; i++) free (h->meta[i].name);
   free (h->meta);
   free (h->name); free (h->export_name);

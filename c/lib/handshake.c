@@ -127,29 +127,55 @@ send_go_or_info (struct nbd_handle *h, uint32_t opt)
   return nbd_internal_queue_option (h, opt, buf, p);
 }
 
-/* SET_META_CONTEXT / LIST_META_CONTEXT payload: export name + queries. */
+/* Remembers the queries sent, to check the server's replies against. */
+static int
+remember_queries (struct nbd_handle *h, char **list, size_t n)
+{
+  char **copy = calloc (n ? n : 1, sizeof *copy);
+  size_t i;
+
+  if (!copy)
+    return -1;
+  for (i = 0; i < n; i++)
+    if (!(copy[i] = strdup (list[i]))) {
+      while (i > 0) free (copy[--i]);
+      free (copy);
+      return -1;
+    }
+  for (i = 0; i < h->nr_sent_meta; i++) free (h->sent_meta[i]);
+  free (h->sent_meta);
+  h->sent_meta = copy;
+  h->nr_sent_meta = n;
+  return 0;
+}
+
+/* SET_META_CONTEXT / LIST_META_CONTEXT payload: export name + queries
+ * (the list of a *_queries call, else the nbd_add_meta_context list). */
 static int
 send_meta_context (struct nbd_handle *h, uint32_t opt)
 {
+  char **list = h->opt_queries ? h->opt_queries : h->req_meta;
+  size_t n = h->opt_queries ? h->nr_opt_queries : h->nr_req_meta;
   size_t nlen = strlen (h->export_name), total, i, p = 0;
   uint8_t *buf;
   int r;
 
   total = 4 + nlen + 4;
-  for (i = 0; i < h->nr_req_meta; i++)
-    total += 4 + strlen (h->req_meta[i]);
+  for (i = 0; i < n; i++)
+    total += 4 + strlen (list[i]);
   buf = malloc (total);
-  if (!buf) {
+  if (!buf || remember_queries (h, list, n) == -1) {
+    free (buf);
     nbd_internal_parse_fail (h, ENOMEM, "out of memory");
     return -1;
   }
   be32_put (buf, (uint32_t) nlen); p += 4;
   memcpy (buf + p, h->export_name, nlen); p += nlen;
-  be32_put (buf + p, (uint32_t) h->nr_req_meta); p += 4;
-  for (i = 0; i < h->nr_req_meta; i++) {
-    size_t l = strlen (h->req_meta[i]);
+  be32_put (buf + p, (uint32_t) n); p += 4;
+  for (i = 0; i < n; i++) {
+    size_t l = strlen (list[i]);
     be32_put (buf + p, (uint32_t) l); p += 4;
-    memcpy (buf + p, h->req_meta[i], l); p += l;
+    memcpy (buf + p, list[i], l); p += l;
   }
   if (opt == NBD_OPT_SET_META_CONTEXT)
     reset_meta (h);
@@ -173,7 +199,10 @@ start_export_sequence (struct nbd_handle *h, uint32_t final)
   if (h->sr_negotiated && h->nr_req_meta > 0 && h->request_meta)
     send_meta_context (h, NBD_OPT_SET_META_CONTEXT);
   else {
-    reset_meta (h);
+    /* With nbd_set_request_meta_context off, the contexts an explicit
+     * nbd_opt_set_meta_context(_queries) agreed stay in use. */
+    if (!(h->sr_negotiated && !h->request_meta && h->meta_valid))
+      reset_meta (h);
     send_go_or_info (h, final);
   }
 }
@@ -247,9 +276,15 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
     return;
 
   case NBD_OPT_SET_META_CONTEXT:
+    h->meta_valid = err == 0;
+    if (h->opt_final == NBD_OPT_SET_META_CONTEXT) {
+      /* nbd_opt_set_meta_context(_queries): the user's own option. */
+      nbd_internal_set_state (h, ST_NEGOTIATING);
+      finish_user_option (h, err, msg);
+      return;
+    }
     /* A server without meta context support is not fatal: block status
      * simply stays unavailable. */
-    h->meta_valid = err == 0;
     send_go_or_info (h, h->opt_final);
     return;
 
@@ -340,8 +375,8 @@ static bool
 meta_name_requested (struct nbd_handle *h, const char *name)
 {
   size_t i;
-  for (i = 0; i < h->nr_req_meta; i++) {
-    const char *q = h->req_meta[i];
+  for (i = 0; i < h->nr_sent_meta; i++) {
+    const char *q = h->sent_meta[i];
     size_t ql = strlen (q);
     if (strcmp (q, name) == 0) return true;
     /* A query ending in ':' asks for a whole namespace. */
@@ -487,6 +522,11 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
       if (!m[h->nr_meta].name) { nbd_internal_parse_fail (h, ENOMEM, "out of memory"); return -1; }
       h->nr_meta++;
       debug (h, "negotiated meta context %s with id %u", name, id);
+      if (h->opt_user && h->opt_final == NBD_OPT_SET_META_CONTEXT) {
+        h->opt_count++;
+        if (h->opt_ctx_cb.callback)
+          h->opt_ctx_cb.callback (h->opt_ctx_cb.user_data, name);
+      }
     }
     return 0;
   }
@@ -647,6 +687,10 @@ nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt)
     break;
   case NBD_OPT_LIST_META_CONTEXT:
     send_meta_context (h, NBD_OPT_LIST_META_CONTEXT);
+    break;
+  case NBD_OPT_SET_META_CONTEXT:
+    h->opt_final = NBD_OPT_SET_META_CONTEXT;
+    send_meta_context (h, NBD_OPT_SET_META_CONTEXT);
     break;
   case NBD_OPT_ABORT:
   case NBD_OPT_STRUCTURED_REPLY:

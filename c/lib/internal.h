@@ -153,6 +153,10 @@ struct nbd_handle {
   uint64_t bytes_sent, chunks_sent, bytes_received, chunks_received;
   char **req_meta;            /* contexts asked for with nbd_add_meta_context */
   size_t nr_req_meta;
+  char **sent_meta;           /* the queries of the last (SET|LIST)_META_CONTEXT sent */
+  size_t nr_sent_meta;
+  char **opt_queries;         /* a *_queries call's list, during begin_user_option only */
+  size_t nr_opt_queries;
   struct nbd_uri *uri_parts;  /* where we connected, for nbd_get_uri; owned */
 
   /* connection */

@@ -56,15 +56,18 @@ opt_call (struct nbd_handle *h, uint32_t opt, bool sync,
 {
   int r;
 
-  if (opt == NBD_OPT_LIST_META_CONTEXT && !h->sr_negotiated) {
+  if ((opt == NBD_OPT_LIST_META_CONTEXT || opt == NBD_OPT_SET_META_CONTEXT) &&
+      !h->sr_negotiated) {
     set_error (ENOTSUP, "server does not support structured replies, "
-               "so it cannot list meta contexts");
+               "so it cannot %s meta contexts",
+               opt == NBD_OPT_LIST_META_CONTEXT ? "list" : "set");
     return -1;
   }
   take_opt_callbacks (h, completion, list, ctx);
   if (sync) {
     r = run_option (h, opt);
-    if (r == 0 && (opt == NBD_OPT_LIST || opt == NBD_OPT_LIST_META_CONTEXT))
+    if (r == 0 && (opt == NBD_OPT_LIST || opt == NBD_OPT_LIST_META_CONTEXT ||
+                   opt == NBD_OPT_SET_META_CONTEXT))
       r = h->opt_count;
   }
   else {
@@ -137,6 +140,69 @@ nbd_unlocked_aio_opt_list_meta_context (struct nbd_handle *h, nbd_context_callba
                                         nbd_completion_callback *completion)
 {
   return opt_call (h, NBD_OPT_LIST_META_CONTEXT, false, completion, NULL, ctx);
+}
+
+/* libnbd 1.16: the meta context calls with an explicit list of queries
+ * (instead of the nbd_add_meta_context list), and SET_META_CONTEXT by hand
+ * in option mode.  The list is only read while the option is queued. */
+static int
+with_queries (struct nbd_handle *h, char **queries, uint32_t opt, bool sync,
+              nbd_completion_callback *completion, nbd_context_callback *ctx)
+{
+  size_t n = 0;
+  int r;
+
+  if (queries)
+    while (queries[n]) n++;
+  h->opt_queries = queries;
+  h->nr_opt_queries = n;
+  r = opt_call (h, opt, sync, completion, NULL, ctx);
+  h->opt_queries = NULL;
+  h->nr_opt_queries = 0;
+  return r;
+}
+
+int
+nbd_unlocked_opt_list_meta_context_queries (struct nbd_handle *h, char **queries,
+                                            nbd_context_callback *ctx)
+{
+  return with_queries (h, queries, NBD_OPT_LIST_META_CONTEXT, true, NULL, ctx);
+}
+
+int
+nbd_unlocked_aio_opt_list_meta_context_queries (struct nbd_handle *h, char **queries,
+                                                nbd_context_callback *ctx,
+                                                nbd_completion_callback *completion)
+{
+  return with_queries (h, queries, NBD_OPT_LIST_META_CONTEXT, false, completion, ctx);
+}
+
+int
+nbd_unlocked_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback *ctx)
+{
+  return with_queries (h, NULL, NBD_OPT_SET_META_CONTEXT, true, NULL, ctx);
+}
+
+int
+nbd_unlocked_aio_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback *ctx,
+                                       nbd_completion_callback *completion)
+{
+  return with_queries (h, NULL, NBD_OPT_SET_META_CONTEXT, false, completion, ctx);
+}
+
+int
+nbd_unlocked_opt_set_meta_context_queries (struct nbd_handle *h, char **queries,
+                                           nbd_context_callback *ctx)
+{
+  return with_queries (h, queries, NBD_OPT_SET_META_CONTEXT, true, NULL, ctx);
+}
+
+int
+nbd_unlocked_aio_opt_set_meta_context_queries (struct nbd_handle *h, char **queries,
+                                               nbd_context_callback *ctx,
+                                               nbd_completion_callback *completion)
+{
+  return with_queries (h, queries, NBD_OPT_SET_META_CONTEXT, false, completion, ctx);
 }
 
 /* libnbd 1.16: structured replies asked for by hand in option mode.  The

@@ -253,6 +253,62 @@ test_opt_structured_reply (void)
   h_stop (&srv);
 }
 
+static int
+ctx_cb (void *ud, const char *name)
+{
+  int *n = ud;
+  if (strcmp (name, LIBNBD_CONTEXT_BASE_ALLOCATION) == 0)
+    (*n)++;
+  return 0;
+}
+
+/* libnbd 1.16's meta context calls with explicit queries, and
+ * SET_META_CONTEXT by hand: the contexts it agrees stay for nbd_opt_go when
+ * nbd_set_request_meta_context is off. */
+static void
+test_opt_meta_context_queries (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  char *base[] = { "base:", NULL };
+  char *alloc[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  int seen = 0;
+  char buf[512];
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  h = nbd_create ();
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  H_ASSERT_OK (nbd_set_opt_mode (h, true));
+  H_ASSERT_OK (nbd_set_request_meta_context (h, false));
+  H_ASSERT_OK_FATAL (nbd_connect_unix (h, srv.sock));
+  CU_ASSERT (nbd_opt_list_meta_context_queries (h, base,
+               (nbd_context_callback) { .callback = ctx_cb, .user_data = &seen }) >= 1);
+  CU_ASSERT_EQUAL (seen, 1);
+  CU_ASSERT_EQUAL (nbd_get_nr_meta_contexts (h), 0);   /* the list is left alone */
+  seen = 0;
+  CU_ASSERT_EQUAL (nbd_opt_set_meta_context_queries (h, alloc,
+                     (nbd_context_callback) { .callback = ctx_cb, .user_data = &seen }), 1);
+  CU_ASSERT_EQUAL (seen, 1);
+  CU_ASSERT (nbd_aio_is_negotiating (h));
+  /* Nothing added with nbd_add_meta_context: the implicit list is empty. */
+  seen = 0;
+  CU_ASSERT_EQUAL (nbd_opt_set_meta_context (h,
+                     (nbd_context_callback) { .callback = ctx_cb, .user_data = &seen }), 0);
+  CU_ASSERT_EQUAL (seen, 0);
+  CU_ASSERT_EQUAL (nbd_opt_set_meta_context_queries (h, alloc,
+                     (nbd_context_callback) { .callback = ctx_cb, .user_data = &seen }), 1);
+  H_ASSERT_OK (nbd_opt_go (h));
+  CU_ASSERT_EQUAL (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION), 1);
+  {
+    struct ext e = { 0 };
+    H_ASSERT_OK (nbd_block_status (h, sizeof buf, 0,
+                                   (nbd_extent_callback) { .callback = ext32_cb, .user_data = &e }, 0));
+    CU_ASSERT_EQUAL (e.calls, 1);
+  }
+  nbd_close (h);
+  h_stop (&srv);
+}
+
 int
 main (void)
 {
@@ -268,6 +324,7 @@ main (void)
   H_ADD_TEST (s, test_subprocess_pid_and_poll2);
   H_ADD_TEST (s, test_block_status_64);
   H_ADD_TEST (s, test_opt_structured_reply);
+  H_ADD_TEST (s, test_opt_meta_context_queries);
   return h_run_all ();
 }
 

@@ -1524,6 +1524,74 @@ t_opt_list_meta_context (const struct call_info *ci, int st)
 }
 #endif
 
+#ifdef LIBNBD_HAVE_NBD_OPT_LIST_META_CONTEXT_QUERIES
+static void
+t_opt_list_meta_context_queries (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  char *queries[] = { (char *) LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  struct cc cc_context_callback = { 0, 0 };
+  nbd_context_callback context_callback = { .callback = cb_context, .user_data = &cc_context_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_opt_list_meta_context_queries (h, queries, context_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "context_callback", &cc_context_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_OPT_SET_META_CONTEXT
+static void
+t_opt_set_meta_context (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  struct cc cc_context_callback = { 0, 0 };
+  nbd_context_callback context_callback = { .callback = cb_context, .user_data = &cc_context_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_opt_set_meta_context (h, context_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "context_callback", &cc_context_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_OPT_SET_META_CONTEXT_QUERIES
+static void
+t_opt_set_meta_context_queries (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  char *queries[] = { (char *) LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  struct cc cc_context_callback = { 0, 0 };
+  nbd_context_callback context_callback = { .callback = cb_context, .user_data = &cc_context_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_opt_set_meta_context_queries (h, queries, context_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "context_callback", &cc_context_callback);
+}
+#endif
+
 #ifdef LIBNBD_HAVE_NBD_ADD_META_CONTEXT
 static void
 t_add_meta_context (const struct call_info *ci, int st)
@@ -2723,6 +2791,83 @@ t_aio_opt_list_meta_context (const struct call_info *ci, int st)
 }
 #endif
 
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_LIST_META_CONTEXT_QUERIES
+static void
+t_aio_opt_list_meta_context_queries (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  char *queries[] = { (char *) LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  struct cc cc_context_callback = { 0, 0 };
+  nbd_context_callback context_callback = { .callback = cb_context, .user_data = &cc_context_callback, .free = cc_free };
+  struct cc cc_completion_callback = { 0, 0 };
+  nbd_completion_callback completion_callback = { .callback = cb_completion, .user_data = &cc_completion_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_aio_opt_list_meta_context_queries (h, queries, context_callback, completion_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "context_callback", &cc_context_callback);
+  check_frees (ci, st, "completion_callback", &cc_completion_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_SET_META_CONTEXT
+static void
+t_aio_opt_set_meta_context (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  struct cc cc_context_callback = { 0, 0 };
+  nbd_context_callback context_callback = { .callback = cb_context, .user_data = &cc_context_callback, .free = cc_free };
+  struct cc cc_completion_callback = { 0, 0 };
+  nbd_completion_callback completion_callback = { .callback = cb_completion, .user_data = &cc_completion_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_aio_opt_set_meta_context (h, context_callback, completion_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "context_callback", &cc_context_callback);
+  check_frees (ci, st, "completion_callback", &cc_completion_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_SET_META_CONTEXT_QUERIES
+static void
+t_aio_opt_set_meta_context_queries (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  char *queries[] = { (char *) LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  struct cc cc_context_callback = { 0, 0 };
+  nbd_context_callback context_callback = { .callback = cb_context, .user_data = &cc_context_callback, .free = cc_free };
+  struct cc cc_completion_callback = { 0, 0 };
+  nbd_completion_callback completion_callback = { .callback = cb_completion, .user_data = &cc_completion_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_aio_opt_set_meta_context_queries (h, queries, context_callback, completion_callback);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "context_callback", &cc_context_callback);
+  check_frees (ci, st, "completion_callback", &cc_completion_callback);
+}
+#endif
+
 #ifdef LIBNBD_HAVE_NBD_AIO_PREAD
 static void
 t_aio_pread (const struct call_info *ci, int st)
@@ -3613,6 +3758,15 @@ static const struct call_info calls[] = {
 #ifdef LIBNBD_HAVE_NBD_OPT_LIST_META_CONTEXT
   { "opt_list_meta_context", S_NEGOTIATING, NULL, 0, true, t_opt_list_meta_context },
 #endif
+#ifdef LIBNBD_HAVE_NBD_OPT_LIST_META_CONTEXT_QUERIES
+  { "opt_list_meta_context_queries", S_NEGOTIATING, NULL, 0, true, t_opt_list_meta_context_queries },
+#endif
+#ifdef LIBNBD_HAVE_NBD_OPT_SET_META_CONTEXT
+  { "opt_set_meta_context", S_NEGOTIATING, NULL, 0, true, t_opt_set_meta_context },
+#endif
+#ifdef LIBNBD_HAVE_NBD_OPT_SET_META_CONTEXT_QUERIES
+  { "opt_set_meta_context_queries", S_NEGOTIATING, NULL, 0, true, t_opt_set_meta_context_queries },
+#endif
 #ifdef LIBNBD_HAVE_NBD_ADD_META_CONTEXT
   { "add_meta_context", S_CREATED | S_NEGOTIATING, NULL, 0, true, t_add_meta_context },
 #endif
@@ -3789,6 +3943,15 @@ static const struct call_info calls[] = {
 #endif
 #ifdef LIBNBD_HAVE_NBD_AIO_OPT_LIST_META_CONTEXT
   { "aio_opt_list_meta_context", S_NEGOTIATING, NULL, 0, true, t_aio_opt_list_meta_context },
+#endif
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_LIST_META_CONTEXT_QUERIES
+  { "aio_opt_list_meta_context_queries", S_NEGOTIATING, NULL, 0, true, t_aio_opt_list_meta_context_queries },
+#endif
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_SET_META_CONTEXT
+  { "aio_opt_set_meta_context", S_NEGOTIATING, NULL, 0, true, t_aio_opt_set_meta_context },
+#endif
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_SET_META_CONTEXT_QUERIES
+  { "aio_opt_set_meta_context_queries", S_NEGOTIATING, NULL, 0, true, t_aio_opt_set_meta_context_queries },
 #endif
 #ifdef LIBNBD_HAVE_NBD_AIO_PREAD
   { "aio_pread", S_CONNECTED, NULL, 0, true, t_aio_pread },
