@@ -143,6 +143,9 @@ type Call struct {
 	// provided (it is left out of the header, the symbol map and the
 	// tests until then).
 	Pending string
+	// Limited, when set, says how a provided call falls short of libnbd's
+	// (it fails cleanly until a feature lands); shown in the README.
+	Limited string
 	// Extension marks a call of this library that libnbd does not have.
 	Extension bool
 	Impl      string // c/lib file that holds nbd_unlocked_<Name>

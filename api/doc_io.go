@@ -151,7 +151,7 @@ This call comes from libnbd 1.18. Without extended headers, which this library d
 			Short: "send filtered block status command, with 64-bit callback",
 			Long: `Like nbd_block_status_64(3), but the server reports only on the meta contexts named in contexts (a NULL-terminated list of names, copied during the call), a subset of those agreed. The server must support such requests (nbd_can_block_status_payload(3)), which needs extended headers.
 
-This call comes from libnbd 1.18 and is not provided by this library yet.`,
+This call comes from libnbd 1.18. This library does not negotiate extended headers yet, so no server can take the request: the call fails with ENOTSUP before sending anything, and the callback's .free runs.`,
 			Errors:  ioErrsWith(errBSNone),
 			SeeAlso: []string{"block_status_64", "aio_block_status_filter", "can_block_status_payload", "can_meta_context"},
 		},
@@ -253,7 +253,7 @@ This call comes from libnbd 1.18; see nbd_block_status_64(3) for how extents arr
 
 ` + ioAsync + `
 
-This call comes from libnbd 1.18 and is not provided by this library yet.`,
+This call comes from libnbd 1.18. Until this library negotiates extended headers it fails with ENOTSUP before sending anything (see nbd_block_status_filter(3)).`,
 			Errors:  ioErrsWith(errBSNone),
 			SeeAlso: []string{"block_status_filter", "aio_block_status_64", "can_block_status_payload"},
 		},

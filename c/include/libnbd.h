@@ -587,6 +587,10 @@ extern int nbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t offs
 extern int nbd_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback extent64_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_BLOCK_STATUS_64 1
 
+/* Send filtered block status command, with 64-bit callback. */
+extern int nbd_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts, nbd_extent64_callback extent64_callback, uint32_t flags) LIBNBD_NONNULL(1, 4);
+#define LIBNBD_HAVE_NBD_BLOCK_STATUS_FILTER 1
+
 /* Poll the handle once. */
 extern int nbd_poll (struct nbd_handle *h, int timeout) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_POLL 1
@@ -724,6 +728,12 @@ extern int64_t nbd_aio_block_status (struct nbd_handle *h, uint64_t count, uint6
  */
 extern int64_t nbd_aio_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback extent64_callback, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1);
 #define LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_64 1
+
+/* Send filtered block status command to the NBD server. Returns the
+ * command's cookie.
+ */
+extern int64_t nbd_aio_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts, nbd_extent64_callback extent64_callback, nbd_completion_callback completion_callback, uint32_t flags) LIBNBD_NONNULL(1, 4);
+#define LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_FILTER 1
 
 /* Return file descriptor associated with this connection. */
 extern int nbd_aio_get_fd (struct nbd_handle *h) LIBNBD_NONNULL(1);

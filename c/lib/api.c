@@ -2322,6 +2322,46 @@ nbd_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_
 }
 
 NBD_API int
+nbd_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts, nbd_extent64_callback extent64_callback, uint32_t flags)
+{
+  int ret;
+
+  nbd_internal_set_call ("nbd_block_status_filter");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " contexts=%s extent64_callback=%s flags=0x%" PRIx32 "", count, offset, nbd_internal_printable_list (contexts), extent64_callback.callback ? "<fun>" : "<none>", flags);
+  if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
+                                  "connected with the server")) {
+    ret = -1;
+    goto out;
+  }
+  if (contexts == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "contexts");
+    ret = -1;
+    goto out;
+  }
+  if (extent64_callback.callback == NULL && extent64_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "extent64_callback");
+    ret = -1;
+    goto out;
+  }
+  if ((flags & ~LIBNBD_CMD_FLAG_MASK) != 0 &&
+      ((h->strict & LIBNBD_STRICT_FLAGS) || flags > UINT16_MAX)) {
+    set_error (EINVAL, "%s: invalid value for flag: 0x%" PRIx32, "flags", flags);
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_block_status_filter (h, count, offset, contexts, &extent64_callback, flags);
+
+ out:
+  FREE_CALLBACK (extent64_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%d", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int
 nbd_poll (struct nbd_handle *h, int timeout)
 {
   int ret;
@@ -3200,6 +3240,47 @@ nbd_aio_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, 
     goto out;
   }
   ret = nbd_unlocked_aio_block_status_64 (h, count, offset, &extent64_callback, &completion_callback, flags);
+
+ out:
+  FREE_CALLBACK (extent64_callback);
+  FREE_CALLBACK (completion_callback);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_leave_int (h, ret == -1, "%" PRIi64 "", ret);
+  pthread_mutex_unlock (&h->lock);
+  return ret;
+}
+
+NBD_API int64_t
+nbd_aio_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts, nbd_extent64_callback extent64_callback, nbd_completion_callback completion_callback, uint32_t flags)
+{
+  int64_t ret;
+
+  nbd_internal_set_call ("nbd_aio_block_status_filter");
+  pthread_mutex_lock (&h->lock);
+  if (nbd_internal_debugging (h))
+    nbd_internal_debug_enter (h, " count=%" PRIu64 " offset=%" PRIu64 " contexts=%s extent64_callback=%s completion_callback=%s flags=0x%" PRIx32 "", count, offset, nbd_internal_printable_list (contexts), extent64_callback.callback ? "<fun>" : "<none>", completion_callback.callback ? "<fun>" : "<none>", flags);
+  if (!nbd_internal_check_state (h, NBD_STATE_CONNECTED,
+                                  "connected with the server")) {
+    ret = -1;
+    goto out;
+  }
+  if (contexts == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "contexts");
+    ret = -1;
+    goto out;
+  }
+  if (extent64_callback.callback == NULL && extent64_callback.free == NULL) {
+    set_error (EFAULT, "%s cannot be NULL", "extent64_callback");
+    ret = -1;
+    goto out;
+  }
+  if ((flags & ~LIBNBD_CMD_FLAG_MASK) != 0 &&
+      ((h->strict & LIBNBD_STRICT_FLAGS) || flags > UINT16_MAX)) {
+    set_error (EINVAL, "%s: invalid value for flag: 0x%" PRIx32, "flags", flags);
+    ret = -1;
+    goto out;
+  }
+  ret = nbd_unlocked_aio_block_status_filter (h, count, offset, contexts, &extent64_callback, &completion_callback, flags);
 
  out:
   FREE_CALLBACK (extent64_callback);

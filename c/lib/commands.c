@@ -371,6 +371,33 @@ issue_bs64 (struct nbd_handle *h, uint64_t count, uint64_t offset, bool sync,
   return c;
 }
 
+/* libnbd 1.18: block status limited to some contexts (a request payload).
+ * That needs extended headers, which this library does not negotiate yet,
+ * so no server can take it (nbd_can_block_status_payload is false). */
+static int
+refuse_filter (struct nbd_handle *h)
+{
+  set_error (ENOTSUP, "the server cannot filter block status by context "
+             "(that needs extended headers, not negotiated)");
+  return -1;
+}
+
+int
+nbd_unlocked_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                                  char **contexts, nbd_extent64_callback *extent64,
+                                  uint32_t flags)
+{
+  return refuse_filter (h);
+}
+
+int64_t
+nbd_unlocked_aio_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                                      char **contexts, nbd_extent64_callback *extent64,
+                                      nbd_completion_callback *completion, uint32_t flags)
+{
+  return refuse_filter (h);
+}
+
 int
 nbd_unlocked_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset,
                               nbd_extent64_callback *extent64, uint32_t flags)

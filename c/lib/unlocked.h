@@ -115,6 +115,7 @@ extern int nbd_unlocked_cache (struct nbd_handle *h, uint64_t count, uint64_t of
 extern int nbd_unlocked_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags);
 extern int nbd_unlocked_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent_callback *extent_callback, uint32_t flags);
 extern int nbd_unlocked_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback *extent64_callback, uint32_t flags);
+extern int nbd_unlocked_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts, nbd_extent64_callback *extent64_callback, uint32_t flags);
 extern int nbd_unlocked_poll (struct nbd_handle *h, int timeout);
 extern int nbd_unlocked_poll2 (struct nbd_handle *h, int fd, int timeout);
 extern int nbd_unlocked_aio_connect (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addrlen);
@@ -146,6 +147,7 @@ extern int64_t nbd_unlocked_aio_cache (struct nbd_handle *h, uint64_t count, uin
 extern int64_t nbd_unlocked_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_completion_callback *completion_callback, uint32_t flags);
 extern int64_t nbd_unlocked_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent_callback *extent_callback, nbd_completion_callback *completion_callback, uint32_t flags);
 extern int64_t nbd_unlocked_aio_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset, nbd_extent64_callback *extent64_callback, nbd_completion_callback *completion_callback, uint32_t flags);
+extern int64_t nbd_unlocked_aio_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts, nbd_extent64_callback *extent64_callback, nbd_completion_callback *completion_callback, uint32_t flags);
 extern int nbd_unlocked_aio_get_fd (struct nbd_handle *h);
 extern unsigned nbd_unlocked_aio_get_direction (struct nbd_handle *h);
 extern int nbd_unlocked_aio_notify_read (struct nbd_handle *h);

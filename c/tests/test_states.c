@@ -2406,6 +2406,29 @@ t_block_status_64 (const struct call_info *ci, int st)
 }
 #endif
 
+#ifdef LIBNBD_HAVE_NBD_BLOCK_STATUS_FILTER
+static void
+t_block_status_filter (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int r;
+  char *contexts[] = { (char *) LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  struct cc cc_extent64_callback = { 0, 0 };
+  nbd_extent64_callback extent64_callback = { .callback = cb_extent64, .user_data = &cc_extent64_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_block_status_filter (h, 512, 0, contexts, extent64_callback, 0);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "extent64_callback", &cc_extent64_callback);
+}
+#endif
+
 #ifdef LIBNBD_HAVE_NBD_POLL
 static void
 t_poll (const struct call_info *ci, int st)
@@ -3096,6 +3119,32 @@ t_aio_block_status_64 (const struct call_info *ci, int st)
     return;
   poison (ci);
   r = nbd_aio_block_status_64 (h, 512, 0, extent64_callback, completion_callback, 0);
+  capture (&o, r == -1);
+  finish (ci, st, h, &o);
+  close_handle (h);
+  check_frees (ci, st, "extent64_callback", &cc_extent64_callback);
+  check_frees (ci, st, "completion_callback", &cc_completion_callback);
+}
+#endif
+
+#ifdef LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_FILTER
+static void
+t_aio_block_status_filter (const struct call_info *ci, int st)
+{
+  struct nbd_handle *h;
+  struct outcome o;
+  int64_t r;
+  char *contexts[] = { (char *) LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  struct cc cc_extent64_callback = { 0, 0 };
+  nbd_extent64_callback extent64_callback = { .callback = cb_extent64, .user_data = &cc_extent64_callback, .free = cc_free };
+  struct cc cc_completion_callback = { 0, 0 };
+  nbd_completion_callback completion_callback = { .callback = cb_completion, .user_data = &cc_completion_callback, .free = cc_free };
+
+  h = make_handle (ci, st);
+  if (h == NULL)
+    return;
+  poison (ci);
+  r = nbd_aio_block_status_filter (h, 512, 0, contexts, extent64_callback, completion_callback, 0);
   capture (&o, r == -1);
   finish (ci, st, h, &o);
   close_handle (h);
@@ -3890,6 +3939,9 @@ static const struct call_info calls[] = {
 #ifdef LIBNBD_HAVE_NBD_BLOCK_STATUS_64
   { "block_status_64", S_CONNECTED, NULL, 0, true, t_block_status_64 },
 #endif
+#ifdef LIBNBD_HAVE_NBD_BLOCK_STATUS_FILTER
+  { "block_status_filter", S_CONNECTED, NULL, 0, true, t_block_status_filter },
+#endif
 #ifdef LIBNBD_HAVE_NBD_POLL
   { "poll", S_ANY, NULL, 0, true, t_poll },
 #endif
@@ -3982,6 +4034,9 @@ static const struct call_info calls[] = {
 #endif
 #ifdef LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_64
   { "aio_block_status_64", S_CONNECTED, NULL, 0, true, t_aio_block_status_64 },
+#endif
+#ifdef LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_FILTER
+  { "aio_block_status_filter", S_CONNECTED, NULL, 0, true, t_aio_block_status_filter },
 #endif
 #ifdef LIBNBD_HAVE_NBD_AIO_GET_FD
   { "aio_get_fd", S_ANY, NULL, 0, true, t_aio_get_fd },
