@@ -127,7 +127,7 @@ This call takes no lock and cannot fail. Unlike the other calls, it may run at t
 			Short: "set the export name",
 			Long: `Choose which export of the server to use, by name. The name is sent to the server during the handshake (in NBD_OPT_GO, NBD_OPT_INFO or NBD_OPT_EXPORT_NAME, and with meta context requests). The default is the empty string, which the protocol reserves for the server's default export. Servers using the old style handshake have a single export and ignore the name.
 
-The call is permitted before connecting, and in option mode (nbd_set_opt_mode(3)) while negotiating, to choose the export that the next nbd_opt_go(3), nbd_opt_info(3) or nbd_opt_list_meta_context(3) refers to. nbd_connect_uri(3) also sets it, from the path of the URI.
+The call is permitted before connecting, and in option mode (nbd_set_opt_mode(3)) while negotiating, to choose the export that the next nbd_opt_go(3), nbd_opt_info(3) or nbd_opt_list_meta_context(3) refers to. Changing it while negotiating forgets what the server said about the previous export (its size, flags and agreed meta contexts) until the next nbd_opt_info(3) or nbd_opt_go(3), as libnbd 1.16 and later do (libnbd 1.14 kept them). nbd_connect_uri(3) also sets it, from the path of the URI.
 
 The string is copied; the caller keeps ownership of export_name. The NBD protocol limits names to 4096 bytes.`,
 			Errors: []Errno{

@@ -200,7 +200,7 @@ This call comes from libnbd 1.16.`,
 			Short: "select specific meta contexts, using implicit query list",
 			Long: `In option mode, ask the server to use the meta contexts added with nbd_add_meta_context(3) for the export named by nbd_set_export_name(3) (NBD_OPT_SET_META_CONTEXT), and wait for the answer. The callback runs once per context the server agrees to, with its name; the call returns how many there were. The agreed contexts are the ones block status reports on, once nbd_opt_go(3) selects the same export; nbd_can_meta_context(3) tells them apart.
 
-nbd_opt_go(3) and nbd_opt_info(3) do this by themselves unless nbd_set_request_meta_context(3) was turned off; calling it explicitly is for programs that want to see the answer first. In libnbd, changing the export name afterwards makes the answer void; this library does not forget it yet (the libnbd 1.16 negotiation rules are still to come).
+nbd_opt_go(3) and nbd_opt_info(3) do this by themselves unless nbd_set_request_meta_context(3) was turned off; calling it explicitly is for programs that want to see the answer first. Changing the export name afterwards (nbd_set_export_name(3)) makes the answer void: the agreed contexts are forgotten, as in libnbd 1.16 and later.
 
 This call comes from libnbd 1.16.`,
 			Errors:  []Errno{{"ENOTSUP", "Structured replies were not negotiated, or the server does not support the option."}},

@@ -178,7 +178,13 @@ nbd_unlocked_set_export_name (struct nbd_handle *h, const char *name)
     set_error (ENAMETOOLONG, "export name too long (maximum %d bytes)", NBD_MAX_STRING);
     return -1;
   }
-  return replace_string (&h->export_name, name);
+  if (replace_string (&h->export_name, name) == -1)
+    return -1;
+  /* libnbd 1.16's rule: in option mode, what the server said about the
+   * previous export (size, flags, meta contexts) no longer applies. */
+  if (h->state == ST_NEGOTIATING)
+    nbd_internal_forget_export (h);
+  return 0;
 }
 
 char *

@@ -73,6 +73,13 @@ reset_meta (struct nbd_handle *h)
 }
 
 void
+nbd_internal_forget_export (struct nbd_handle *h)
+{
+  nbd_internal_reset_info (h);
+  reset_meta (h);
+}
+
+void
 nbd_internal_start_handshake (struct nbd_handle *h)
 {
   nbd_internal_set_state (h, ST_HS_MAGIC);

@@ -338,6 +338,9 @@ extern int nbd_internal_queue_option (struct nbd_handle *h, uint32_t opt,
                                       const void *data, size_t len);
 extern int nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt);
 extern void nbd_internal_reset_info (struct nbd_handle *h);
+/* Forgets the export's details and its meta contexts (the export name
+ * changed in option mode). */
+extern void nbd_internal_forget_export (struct nbd_handle *h);
 
 /* Queues client handshake bytes (sent by socket.c). */
 extern int nbd_internal_wbuf_append (struct nbd_handle *h, const void *p, size_t n);

@@ -309,6 +309,37 @@ test_opt_meta_context_queries (void)
   h_stop (&srv);
 }
 
+/* libnbd 1.16's rule: in option mode, changing the export name forgets
+ * what the server said about the previous export until the next
+ * nbd_opt_info or nbd_opt_go. */
+static void
+test_export_name_change_forgets (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  char *alloc[] = { LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
+  int seen = 0;
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  h = nbd_create ();
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  H_ASSERT_OK (nbd_set_opt_mode (h, true));
+  H_ASSERT_OK (nbd_set_request_meta_context (h, false));
+  H_ASSERT_OK_FATAL (nbd_connect_unix (h, srv.sock));
+  H_ASSERT_OK (nbd_opt_info (h));
+  CU_ASSERT_EQUAL (nbd_get_size (h), 1024 * 1024);
+  CU_ASSERT_EQUAL (nbd_opt_set_meta_context_queries (h, alloc,
+                     (nbd_context_callback) { .callback = ctx_cb, .user_data = &seen }), 1);
+  H_ASSERT_OK (nbd_set_export_name (h, "other"));
+  H_ASSERT_ERR (nbd_get_size (h), EINVAL);
+  H_ASSERT_OK (nbd_opt_info (h));
+  CU_ASSERT_EQUAL (nbd_get_size (h), 1024 * 1024);
+  /* The contexts agreed for the previous name are gone too. */
+  CU_ASSERT_EQUAL (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION), 0);
+  nbd_close (h);
+  h_stop (&srv);
+}
+
 int
 main (void)
 {
@@ -325,6 +356,7 @@ main (void)
   H_ADD_TEST (s, test_block_status_64);
   H_ADD_TEST (s, test_opt_structured_reply);
   H_ADD_TEST (s, test_opt_meta_context_queries);
+  H_ADD_TEST (s, test_export_name_change_forgets);
   return h_run_all ();
 }
 
