@@ -25,6 +25,9 @@ type connectRunner = func(op string, call cconnect) error
 
 // aioConnect runs one nbd_aio_connect_* call and starts the connector.
 func (h *Handle) aioConnect(op string, call cconnect) error {
+	if h == nil || h.s == nil {
+		return closedError(op)
+	}
 	s := h.s
 	err := s.withC(op, func(c *C.struct_nbd_handle) error {
 		var e C.struct_gonbd_err
@@ -57,6 +60,9 @@ func (h *Handle) WaitConnected(ctx context.Context) error {
 
 func (h *Handle) waitConnected(ctx context.Context, op string) error {
 	defer runtime.KeepAlive(h)
+	if h == nil || h.s == nil {
+		return closedError(op)
+	}
 	s := h.s
 	s.mu.Lock()
 	started := s.started
@@ -299,6 +305,9 @@ func (h *Handle) ConnectSocket(f *os.File) error {
 // ownership rules apply: the handle gets a duplicate, conn stays the
 // caller's (close it whenever you like, but do not use it for I/O).
 func (h *Handle) ConnectConn(conn syscall.Conn) error {
+	if conn == nil {
+		return &Error{Op: "ConnectConn", Errno: syscall.EINVAL, Msg: "conn is nil"}
+	}
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return &Error{Op: "ConnectConn", Errno: syscall.EINVAL, Msg: err.Error()}

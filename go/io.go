@@ -145,6 +145,9 @@ func (s *state) wait(ctx context.Context, cmd *command) (err error, abandoned bo
 // the caller's buffer is pinned and used directly (only Close, which
 // waits for nbd_close, can end such a wait early).
 func (h *Handle) run(ctx context.Context, op string, r *req) (map[string][]Extent, error) {
+	if h == nil || h.s == nil {
+		return nil, closedError(op)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -231,6 +234,9 @@ func (h *Handle) transfer(ctx context.Context, op string, kind int, p []byte, of
 // io.EOF. ReadAt cannot be cancelled; use Read with a context for that.
 func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 	defer runtime.KeepAlive(h)
+	if h == nil || h.s == nil {
+		return 0, closedError("ReadAt")
+	}
 	if off < 0 {
 		return 0, &Error{Op: "ReadAt", Errno: syscall.EINVAL, Msg: "negative offset"}
 	}
@@ -267,26 +273,31 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 // Read fills p from offset off. If ctx is done first, Read returns
 // ctx.Err() at once; the request stays in flight inside the handle
 // (into a buffer the handle owns, never p) and the handle stays usable.
+// An empty p is a no-op: nothing is sent.
 func (h *Handle) Read(ctx context.Context, p []byte, off uint64, flags ...Flag) error {
 	defer runtime.KeepAlive(h)
 	if len(p) == 0 {
-		// A zero-length request still goes to the server (which may refuse it).
-		r := req{kind: kRead, off: off, flags: cflags(flags)}
-		_, err := h.run(ctx, "Read", &r)
-		return err
+		// Nothing to read: no request (the protocol's zero-length request
+		// is one that servers may refuse).
+		if h == nil || h.s == nil {
+			return closedError("Read")
+		}
+		return ctx.Err()
 	}
 	_, err := h.transfer(ctx, "Read", kRead, p, off, cflags(flags))
 	return err
 }
 
 // Write writes p at offset off. Cancellation behaves as for Read: p is
-// copied, so the caller may reuse it as soon as Write returns.
+// copied, so the caller may reuse it as soon as Write returns. An empty p
+// is a no-op.
 func (h *Handle) Write(ctx context.Context, p []byte, off uint64, flags ...Flag) error {
 	defer runtime.KeepAlive(h)
 	if len(p) == 0 {
-		r := req{kind: kWrite, off: off, flags: cflags(flags)}
-		_, err := h.run(ctx, "Write", &r)
-		return err
+		if h == nil || h.s == nil {
+			return closedError("Write")
+		}
+		return ctx.Err()
 	}
 	_, err := h.transfer(ctx, "Write", kWrite, p, off, cflags(flags))
 	return err
@@ -333,6 +344,9 @@ func (h *Handle) BlockStatus(ctx context.Context, off, length uint64, flags ...F
 // must still be closed with Close.
 func (h *Handle) Shutdown(ctx context.Context) error {
 	defer runtime.KeepAlive(h)
+	if h == nil || h.s == nil {
+		return closedError("Shutdown")
+	}
 	s := h.s
 	var sub C.struct_gonbd_sub
 	err := s.withC("Shutdown", func(c *C.struct_nbd_handle) error {

@@ -90,6 +90,9 @@ func (h *Handle) OptListMetaContext() ([]string, error) {
 // pairs gathered by the list callbacks.
 func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
 	defer runtime.KeepAlive(h)
+	if h == nil || h.s == nil {
+		return nil, closedError(op)
+	}
 	s := h.s
 	s.optMu.Lock()
 	defer s.optMu.Unlock()

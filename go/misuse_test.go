@@ -1,0 +1,88 @@
+package nbd_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+
+	nbd "github.com/nbd-cleanroom/libnbd/go"
+)
+
+// Every exported method of a nil *Handle and of a zero-value Handle (one
+// not made by Create) fails (with ErrClosed, or an argument error for the
+// zero arguments given here) or returns a zero value, and never panics.
+func TestMisuseNeverPanics(t *testing.T) {
+	errType := reflect.TypeOf((*error)(nil)).Elem()
+	ctxType := reflect.TypeOf((*context.Context)(nil)).Elem()
+	for _, tc := range []struct {
+		name string
+		h    *nbd.Handle
+	}{{"nil", nil}, {"zero", &nbd.Handle{}}} {
+		v := reflect.ValueOf(tc.h)
+		ty := v.Type()
+		for i := 0; i < ty.NumMethod(); i++ {
+			m := ty.Method(i)
+			fn := v.Method(i)
+			ft := fn.Type()
+			n := ft.NumIn()
+			if ft.IsVariadic() {
+				n-- // call with no variadic arguments
+			}
+			args := make([]reflect.Value, n)
+			for j := 0; j < n; j++ {
+				in := ft.In(j)
+				switch {
+				case in == ctxType:
+					args[j] = reflect.ValueOf(context.Background())
+				case in.Kind() == reflect.Slice && in.Elem().Kind() == reflect.Uint8:
+					args[j] = reflect.ValueOf(make([]byte, 16)).Convert(in)
+				default:
+					args[j] = reflect.Zero(in)
+				}
+			}
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s Handle: %s panicked: %v", tc.name, m.Name, r)
+					}
+				}()
+				out := fn.Call(args)
+				if m.Name == "Close" {
+					return // Close of a nil or zero Handle is a no-op
+				}
+				if k := ft.NumOut(); k > 0 && ft.Out(k-1) == errType {
+					err, _ := out[k-1].Interface().(error)
+					if err == nil {
+						t.Errorf("%s Handle: %s succeeded", tc.name, m.Name)
+					} else if !errors.Is(err, nbd.ErrClosed) && !errors.As(err, new(*nbd.Error)) {
+						t.Errorf("%s Handle: %s returned %v, want *Error", tc.name, m.Name, err)
+					}
+				}
+			}()
+		}
+	}
+}
+
+// ConnectConn(nil) is an error, not a panic; zero-length Read and Write
+// are no-ops that send nothing.
+func TestMisuseArguments(t *testing.T) {
+	h := create(t)
+	if err := h.ConnectConn(nil); err == nil {
+		t.Fatal("ConnectConn(nil) succeeded")
+	}
+	srv := startNbdkit(t, "memory", "1M")
+	if err := h.ConnectUnix(srv.sock); err != nil {
+		t.Fatalf("ConnectUnix: %v", err)
+	}
+	ctx := context.Background()
+	if err := h.Read(ctx, nil, 0); err != nil {
+		t.Errorf("zero-length Read: %v", err)
+	}
+	if err := h.Write(ctx, []byte{}, 0); err != nil {
+		t.Errorf("zero-length Write: %v", err)
+	}
+	if n, err := h.ReadAt(nil, 0); n != 0 || err != nil {
+		t.Errorf("zero-length ReadAt: %d, %v", n, err)
+	}
+}
