@@ -341,7 +341,8 @@ func (h *Handle) BlockStatus(ctx context.Context, off, length uint64, flags ...F
 
 // Shutdown sends NBD_CMD_DISC after the commands in flight and waits
 // until the server has closed the connection or ctx is done. The handle
-// must still be closed with Close.
+// must still be closed with Close. Calling it again after it succeeded
+// does nothing.
 func (h *Handle) Shutdown(ctx context.Context) error {
 	defer runtime.KeepAlive(h)
 	if h == nil || h.s == nil {
@@ -349,7 +350,13 @@ func (h *Handle) Shutdown(ctx context.Context) error {
 	}
 	s := h.s
 	var sub C.struct_gonbd_sub
+	done := false
 	err := s.withC("Shutdown", func(c *C.struct_nbd_handle) error {
+		// Already shut down cleanly: a second Shutdown has nothing to do.
+		if C.gonbd_aio_is_closed(c) != 0 {
+			done = true
+			return nil
+		}
 		if C.gonbd_disconnect(c, 0, &sub) == -1 {
 			return cerr("Shutdown", &sub.err)
 		}
@@ -361,7 +368,7 @@ func (h *Handle) Shutdown(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || done {
 		return err
 	}
 	fn := func(uintptr) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"syscall"
 	"testing"
 
 	nbd "github.com/nbd-cleanroom/libnbd/go"
@@ -84,5 +85,24 @@ func TestMisuseArguments(t *testing.T) {
 	}
 	if n, err := h.ReadAt(nil, 0); n != 0 || err != nil {
 		t.Errorf("zero-length ReadAt: %d, %v", n, err)
+	}
+	// A second Shutdown is not an error.
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := h.Shutdown(ctx); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+}
+
+// A server program that does not exist is ENOENT, not a connection error.
+func TestConnectCommandMissingProgram(t *testing.T) {
+	if !nbd.EmbeddedCore {
+		t.Skip("libnbd 1.14 only sees the handshake fail")
+	}
+	h := create(t)
+	err := h.ConnectCommand("/nonexistent/nbd-server-program")
+	if !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("ConnectCommand: %v, want ENOENT", err)
 	}
 }

@@ -335,6 +335,31 @@ spawn (struct nbd_handle *h, char **argv, int child_fd, bool activation)
   return 0;
 }
 
+/* Whether execvp would find program: a name with a '/' as it is, other
+ * names along $PATH.  Checked before forking, so that a missing server is
+ * ENOENT here rather than an EOF in the handshake. */
+static bool
+can_execute (const char *program)
+{
+  const char *path = getenv ("PATH"), *p, *end;
+  char buf[4096];
+
+  if (strchr (program, '/'))
+    return access (program, X_OK) == 0;
+  if (!path)
+    path = "/usr/local/bin:/usr/bin:/bin";
+  for (p = path; ; p = end + 1) {
+    size_t dlen;
+    end = strchr (p, ':');
+    dlen = end ? (size_t) (end - p) : strlen (p);
+    if (snprintf (buf, sizeof buf, "%.*s%s%s", (int) dlen, p, dlen ? "/" : "", program)
+        < (int) sizeof buf && access (buf, X_OK) == 0)
+      return true;
+    if (!end)
+      return false;
+  }
+}
+
 static int
 aio_connect_command_locked (struct nbd_handle *h, char **argv)
 {
@@ -342,6 +367,10 @@ aio_connect_command_locked (struct nbd_handle *h, char **argv)
 
   if (!argv || !argv[0] || argv_count (argv) == 0) {
     set_error (EINVAL, "argv: the command must not be empty");
+    return -1;
+  }
+  if (!can_execute (argv[0])) {
+    set_error (ENOENT, "%s: command not found (or not executable)", argv[0]);
     return -1;
   }
   if (nbd_internal_refuse_tls_required (h) == -1)
@@ -386,6 +415,10 @@ aio_connect_activation_locked (struct nbd_handle *h, char **argv)
 
   if (!argv || !argv[0]) {
     set_error (EINVAL, "argv: the command must not be empty");
+    return -1;
+  }
+  if (!can_execute (argv[0])) {
+    set_error (ENOENT, "%s: command not found (or not executable)", argv[0]);
     return -1;
   }
   if (nbd_internal_refuse_tls_required (h) == -1)
