@@ -138,10 +138,11 @@ The subprocess gets one end of a socket pair as both its standard input and its 
 
 The handle remembers the subprocess: nbd_get_subprocess_pid(3) returns its process ID and nbd_kill_subprocess(3) sends it a signal. nbd_close(3) closes the socket, which ends most servers, and waits for the subprocess to exit.
 
-If the program cannot be executed, the subprocess exits with status 126 without speaking, and the handshake fails (the handle is dead).
+If argv[0] cannot be found (along PATH when it has no slash) or is not executable, the call fails with ENOENT before starting anything, and the handle stays newly created; libnbd instead starts the subprocess, which fails, and the handshake then fails. If the program starts but is not an NBD server, the handshake fails and the handle is dead.
 
 ` + connectSync,
 			Errors: []Errno{
+				{"ENOENT", "argv[0] was not found, or is not executable (checked before forking)."},
 				{"EINVAL", "argv is empty (argv[0] is NULL)."},
 				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
 				{"EAGAIN", "fork(2) failed for lack of resources (other errors of socketpair(2) and fork(2) are possible)."},
