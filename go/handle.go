@@ -59,6 +59,9 @@ type state struct {
 	drv    *C.struct_gonbd_drive // C memory, used under pumpMu
 
 	size atomic.Int64 // export size once connected, else -1
+	// The server's block size limits once connected (0: not advertised):
+	// ReadAt, WriteAt, Read and Write split and align requests by them.
+	blockMin, blockMax atomic.Int64
 
 	leaderCmd    *command // under mu: the command of the goroutine leading
 	pumpByLeader bool     // under pumpMu: the running pump is the leader's
@@ -534,6 +537,12 @@ func (s *state) goLive() {
 		var e C.struct_gonbd_err
 		if sz := C.gonbd_get_size(c, &e); sz >= 0 {
 			s.size.Store(int64(sz))
+		}
+		if v := C.gonbd_get_block_size(c, C.LIBNBD_SIZE_MINIMUM, &e); v > 0 {
+			s.blockMin.Store(int64(v))
+		}
+		if v := C.gonbd_get_block_size(c, C.LIBNBD_SIZE_MAXIMUM, &e); v > 0 {
+			s.blockMax.Store(int64(v))
 		}
 		return nil
 	})

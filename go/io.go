@@ -211,22 +211,72 @@ func extents(op string, e *C.struct_gonbd_extents) (map[string][]Extent, error) 
 	return m, nil
 }
 
-// transfer reads or writes p at off as commands of at most maxRequest
-// bytes each, and returns how many bytes were done before any error.
+// transfer reads or writes p at off, and returns how many bytes were done
+// before any error.  Any offset and length work, as io.ReaderAt and
+// io.WriterAt promise: requests are split at the server's maximum block
+// size (and maxRequest), and where the server has a minimum block size,
+// a piece that does not cover whole blocks goes through the one block
+// that holds it: read around for a read, read-modify-write for a write
+// (which, like any read-modify-write, is not atomic against another
+// writer of the same block).
 func (h *Handle) transfer(ctx context.Context, op string, kind int, p []byte, off uint64, flags C.uint32_t) (int, error) {
+	if h == nil || h.s == nil {
+		return 0, closedError(op)
+	}
+	bmin := uint64(h.s.blockMin.Load())
+	limit := uint64(maxRequest)
+	if bmax := uint64(h.s.blockMax.Load()); bmax > 0 && bmax < limit {
+		limit = bmax
+	}
 	n := 0
 	for n < len(p) {
-		chunk := p[n:]
-		if len(chunk) > maxRequest {
-			chunk = chunk[:maxRequest]
+		pos := off + uint64(n)
+		rest := p[n:]
+		if bmin > 1 && (pos%bmin != 0 || uint64(len(rest)) < bmin) {
+			k, err := h.partialBlock(ctx, op, kind, rest, pos, bmin, flags)
+			n += k
+			if err != nil {
+				return n, err
+			}
+			continue
 		}
-		r := req{kind: kind, p: chunk, off: off + uint64(n), flags: flags}
+		chunk := rest
+		if uint64(len(chunk)) > limit {
+			chunk = chunk[:limit]
+		}
+		if bmin > 1 {
+			chunk = chunk[:uint64(len(chunk))-uint64(len(chunk))%bmin]
+		}
+		r := req{kind: kind, p: chunk, off: pos, flags: flags}
 		if _, err := h.run(ctx, op, &r); err != nil {
 			return n, err
 		}
 		n += len(chunk)
 	}
 	return n, nil
+}
+
+// partialBlock moves the part of p that lies in the bmin-sized block
+// holding pos, and returns how many bytes of p that was.
+func (h *Handle) partialBlock(ctx context.Context, op string, kind int, p []byte, pos, bmin uint64, flags C.uint32_t) (int, error) {
+	start := pos - pos%bmin
+	k := bmin - (pos - start)
+	if k > uint64(len(p)) {
+		k = uint64(len(p))
+	}
+	blk := make([]byte, bmin)
+	if _, err := h.run(ctx, op, &req{kind: kRead, p: blk, off: start}); err != nil {
+		return 0, err
+	}
+	if kind == kRead {
+		copy(p[:k], blk[pos-start:])
+		return int(k), nil
+	}
+	copy(blk[pos-start:], p[:k])
+	if _, err := h.run(ctx, op, &req{kind: kWrite, p: blk, off: start, flags: flags}); err != nil {
+		return 0, err
+	}
+	return int(k), nil
 }
 
 // ReadAt reads len(p) bytes at offset off (io.ReaderAt). Reads that

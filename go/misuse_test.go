@@ -1,6 +1,7 @@
 package nbd_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
@@ -104,5 +105,47 @@ func TestConnectCommandMissingProgram(t *testing.T) {
 	err := h.ConnectCommand("/nonexistent/nbd-server-program")
 	if !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("ConnectCommand: %v, want ENOENT", err)
+	}
+}
+
+// io.ReaderAt and io.WriterAt take any offset and length: on a server with
+// a 4 KiB minimum and a 1 MiB maximum block size (which refuses anything
+// else), a 4 MiB transfer is split and misaligned edges go through whole
+// blocks, and the data round-trips.
+func TestBlockSizeLimits(t *testing.T) {
+	srv := startNbdkit(t, "--filter=blocksize-policy", "memory", "8M",
+		"blocksize-minimum=4096", "blocksize-preferred=65536",
+		"blocksize-maximum=1048576", "blocksize-error-policy=error")
+	h := create(t)
+	if err := h.ConnectUnix(srv.sock); err != nil {
+		t.Fatalf("ConnectUnix: %v", err)
+	}
+	big := pattern(4<<20, 7)
+	if n, err := h.WriteAt(big, 0); err != nil || n != len(big) {
+		t.Fatalf("WriteAt 4 MiB: %d, %v", n, err)
+	}
+	got := make([]byte, len(big))
+	if n, err := h.ReadAt(got, 0); err != nil || n != len(got) {
+		t.Fatalf("ReadAt 4 MiB: %d, %v", n, err)
+	}
+	if !bytes.Equal(got, big) {
+		t.Fatal("4 MiB round trip differs")
+	}
+	// Misaligned: 10000 bytes at 1234, in the middle of the data above.
+	small := pattern(10000, 9)
+	if n, err := h.WriteAt(small, 1234); err != nil || n != len(small) {
+		t.Fatalf("misaligned WriteAt: %d, %v", n, err)
+	}
+	copy(big[1234:], small)
+	back := make([]byte, 3*4096)
+	if n, err := h.ReadAt(back, 1000); err != nil || n != len(back) {
+		t.Fatalf("misaligned ReadAt: %d, %v", n, err)
+	}
+	if !bytes.Equal(back, big[1000:1000+len(back)]) {
+		t.Fatal("misaligned read-modify-write lost data around the edges")
+	}
+	one := make([]byte, 1)
+	if _, err := h.ReadAt(one, 4097); err != nil || one[0] != big[4097] {
+		t.Fatalf("one-byte ReadAt: %v", err)
 	}
 }
