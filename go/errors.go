@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"errors"
+	"strings"
 	"syscall"
 )
 
@@ -12,12 +13,15 @@ import (
 type Error struct {
 	Op    string        // Go operation that failed, e.g. "ConnectUnix"
 	Errno syscall.Errno // errno reported by the C library (0 if none)
-	Msg   string        // message reported by the C library
+	Msg   string        // message reported by the C library, without its call name
+	Call  string        // the C call that reported it, e.g. "nbd_aio_connect_unix" ("" if none)
 }
 
+// Error reads "nbd: <Op>: <Msg> (<errno text>)"; the errno text is left
+// out when the message already says it.
 func (e *Error) Error() string {
 	s := "nbd: " + e.Op + ": " + e.Msg
-	if e.Errno != 0 {
+	if e.Errno != 0 && !strings.Contains(strings.ToLower(e.Msg), strings.ToLower(e.Errno.Error())) {
 		s += " (" + e.Errno.Error() + ")"
 	}
 	return s
@@ -54,7 +58,16 @@ func withOp(err error, op string) error {
 	return &e
 }
 
-// cerr converts a captured C error to an error value.
+// cerr converts a captured C error to an error value.  The C message
+// starts with the C call's name ("nbd_aio_pread: ..."), which the Go
+// caller never called: it moves to Call, out of the text.
 func cerr(op string, e *C.struct_gonbd_err) error {
-	return &Error{Op: op, Errno: syscall.Errno(e.errnum), Msg: C.GoString(&e.msg[0])}
+	msg := C.GoString(&e.msg[0])
+	call := ""
+	if strings.HasPrefix(msg, "nbd_") {
+		if i := strings.Index(msg, ": "); i > 0 && !strings.ContainsAny(msg[:i], " \t") {
+			call, msg = msg[:i], msg[i+2:]
+		}
+	}
+	return &Error{Op: op, Errno: syscall.Errno(e.errnum), Msg: msg, Call: call}
 }

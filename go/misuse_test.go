@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -147,5 +148,22 @@ func TestBlockSizeLimits(t *testing.T) {
 	one := make([]byte, 1)
 	if _, err := h.ReadAt(one, 4097); err != nil || one[0] != big[4097] {
 		t.Fatalf("one-byte ReadAt: %v", err)
+	}
+}
+
+// Error texts name the Go method, not the C call behind it, and do not
+// repeat the errno's text.
+func TestErrorText(t *testing.T) {
+	h := create(t)
+	err := h.ConnectUnix("/nonexistent/dir/sock")
+	var e *nbd.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("ConnectUnix: %v", err)
+	}
+	if e.Call == "" || strings.Contains(e.Error(), "nbd_") {
+		t.Errorf("error text %q (Call %q): the C call name belongs in Call only", e.Error(), e.Call)
+	}
+	if n := strings.Count(strings.ToLower(e.Error()), strings.ToLower(e.Errno.Error())); n != 1 {
+		t.Errorf("error text %q says the errno text %d times", e.Error(), n)
 	}
 }
