@@ -337,6 +337,49 @@ run_mt (struct result *r)
   close_handle (h);
 }
 
+/* ---- latency of a read issued behind 16 slow ones (issue 14) --------------
+ * A private nbdkit (32 threads, every read delayed 1 s) answers 16 reads;
+ * 0.1 s later a 17th is issued and the loop polls until it completes.  A
+ * client that sends it at once sees about 1 s; one that holds it until
+ * replies come back sees about 2 s.  ops = 1, seconds = that latency. */
+static void
+run_late17 (struct result *r)
+{
+  char *argv[] = { "nbdkit", "-s", "--exit-with-parent", "--threads=32",
+                   "--filter=delay", "memory", "1M", "delay-read=1", NULL };
+  struct nbd_handle *h = nbd_create ();
+  static char buf[17][4096];
+  double t0, c0;
+  int64_t ck;
+  int i;
+
+  if (h == NULL || nbd_connect_command (h, argv) == -1)
+    die_nbd ("nbd_connect_command");
+  for (i = 0; i < 16; i++)
+    if (nbd_aio_pread (h, buf[i], 4096, (uint64_t) i * 4096, NBD_NULL_COMPLETION, 0) == -1)
+      die_nbd ("nbd_aio_pread");
+  t0 = now_wall ();
+  while (now_wall () - t0 < 0.1)
+    if (nbd_poll (h, 10) == -1)
+      die_nbd ("nbd_poll");
+  t0 = now_wall ();
+  c0 = now_cpu ();
+  ck = nbd_aio_pread (h, buf[16], 4096, 16 * 4096, NBD_NULL_COMPLETION, 0);
+  if (ck == -1)
+    die_nbd ("nbd_aio_pread");
+  while (nbd_aio_command_completed (h, (uint64_t) ck) == 0)
+    if (nbd_poll (h, -1) == -1)
+      die_nbd ("nbd_poll");
+  r->seconds = now_wall () - t0;
+  r->cpu = now_cpu () - c0;
+  r->ops = 1;
+  r->bytes = 4096;
+  while (nbd_aio_in_flight (h) > 0)
+    if (nbd_poll (h, -1) == -1)
+      die_nbd ("nbd_poll");
+  nbd_close (h);
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 static const char *
@@ -382,6 +425,8 @@ main (int argc, char *argv[])
     run_aio (&r, 256 * 1024, 16, 1, 1, 0);
   else if (strcmp (w, "read4k-mt8") == 0)
     run_mt (&r);
+  else if (strcmp (w, "late17") == 0)
+    run_late17 (&r);
   else {
     fprintf (stderr, "nbdbench: unknown workload: %s\n", w);
     return 2;

@@ -37,6 +37,10 @@ WORKLOADS = [
     ("seqread256k", "256 KiB sequential read, 16 in flight", "mibs"),
     ("seqwrite256k", "256 KiB sequential write, 16 in flight", "mibs"),
     ("read4k-mt8", "4 KiB random read, 8 threads / 1 handle", "iops"),
+    # 1/latency of a read issued behind 16 that the server takes 1 s each
+    # to answer (its own nbdkit; issue 14): higher is better, ~1 if it goes
+    # out at once, ~0.5 if it waits for replies.
+    ("late17", "17th read behind 16 slow ones, 1/latency", "iops"),
 ]
 UNIT_NAME = {"iops": "IOPS", "mibs": "MiB/s", "cps": "conn/s"}
 
