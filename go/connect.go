@@ -25,11 +25,11 @@ type connectRunner = func(op string, call cconnect) error
 
 // aioConnect runs one nbd_aio_connect_* call and starts the connector.
 func (h *Handle) aioConnect(op string, call cconnect) error {
-	if h == nil || h.s == nil {
-		return closedError(op)
+	s, err := h.live(op)
+	if err != nil {
+		return err
 	}
-	s := h.s
-	err := s.withC(op, func(c *C.struct_nbd_handle) error {
+	err = s.withC(op, func(c *C.struct_nbd_handle) error {
 		var e C.struct_gonbd_err
 		if call(c, &e) == -1 {
 			return cerr(op, &e)
@@ -60,10 +60,10 @@ func (h *Handle) WaitConnected(ctx context.Context) error {
 
 func (h *Handle) waitConnected(ctx context.Context, op string) error {
 	defer runtime.KeepAlive(h)
-	if h == nil || h.s == nil {
-		return closedError(op)
+	s, err := h.live(op)
+	if err != nil {
+		return err
 	}
-	s := h.s
 	s.mu.Lock()
 	started := s.started
 	s.mu.Unlock()
@@ -78,7 +78,7 @@ func (h *Handle) waitConnected(ctx context.Context, op string) error {
 		return ctx.Err()
 	}
 	s.mu.Lock()
-	err := s.deadErr
+	err = s.deadErr
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {

@@ -283,14 +283,25 @@ func (s *state) withC(op string, f func(c *C.struct_nbd_handle) error) error {
 	return f(s.c)
 }
 
+// live returns h's shared state, or an error matching ErrClosed for a
+// nil Handle or one not made by Create (every method starts here, so
+// misuse is an error, never a panic).
+func (h *Handle) live(op string) (*state, error) {
+	if h == nil || h.s == nil {
+		return nil, closedError(op)
+	}
+	return h.s, nil
+}
+
 // withC is s.withC for a method of h: a nil or closed h is an error
 // matching ErrClosed, and h stays reachable (so its finalizer cannot run)
 // until f has returned.
 func (h *Handle) withC(op string, f func(c *C.struct_nbd_handle) error) error {
-	if h == nil || h.s == nil {
-		return closedError(op)
+	s, err := h.live(op)
+	if err != nil {
+		return err
 	}
-	err := h.s.withC(op, f)
+	err = s.withC(op, f)
 	runtime.KeepAlive(h)
 	return err
 }

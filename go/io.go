@@ -145,13 +145,13 @@ func (s *state) wait(ctx context.Context, cmd *command) (err error, abandoned bo
 // the caller's buffer is pinned and used directly (only Close, which
 // waits for nbd_close, can end such a wait early).
 func (h *Handle) run(ctx context.Context, op string, r *req) (map[string][]Extent, error) {
-	if h == nil || h.s == nil {
-		return nil, closedError(op)
+	s, err := h.live(op)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s := h.s
 	cmd, err := s.getCmd(op)
 	if err != nil {
 		return nil, err
@@ -220,12 +220,13 @@ func extents(op string, e *C.struct_gonbd_extents) (map[string][]Extent, error) 
 // (which, like any read-modify-write, is not atomic against another
 // writer of the same block).
 func (h *Handle) transfer(ctx context.Context, op string, kind int, p []byte, off uint64, flags C.uint32_t) (int, error) {
-	if h == nil || h.s == nil {
-		return 0, closedError(op)
+	s, err := h.live(op)
+	if err != nil {
+		return 0, err
 	}
-	bmin := uint64(h.s.blockMin.Load())
+	bmin := uint64(s.blockMin.Load())
 	limit := uint64(maxRequest)
-	if bmax := uint64(h.s.blockMax.Load()); bmax > 0 && bmax < limit {
+	if bmax := uint64(s.blockMax.Load()); bmax > 0 && bmax < limit {
 		limit = bmax
 	}
 	n := 0
@@ -284,14 +285,15 @@ func (h *Handle) partialBlock(ctx context.Context, op string, kind int, p []byte
 // io.EOF. ReadAt cannot be cancelled; use Read with a context for that.
 func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 	defer runtime.KeepAlive(h)
-	if h == nil || h.s == nil {
-		return 0, closedError("ReadAt")
+	s, err := h.live("ReadAt")
+	if err != nil {
+		return 0, err
 	}
 	if off < 0 {
 		return 0, &Error{Op: "ReadAt", Errno: syscall.EINVAL, Msg: "negative offset"}
 	}
 	var eof error
-	if size := h.s.size.Load(); size >= 0 {
+	if size := s.size.Load(); size >= 0 {
 		if off >= size {
 			if len(p) == 0 {
 				return 0, nil
@@ -329,8 +331,8 @@ func (h *Handle) Read(ctx context.Context, p []byte, off uint64, flags ...Flag) 
 	if len(p) == 0 {
 		// Nothing to read: no request (the protocol's zero-length request
 		// is one that servers may refuse).
-		if h == nil || h.s == nil {
-			return closedError("Read")
+		if _, err := h.live("Read"); err != nil {
+			return err
 		}
 		return ctx.Err()
 	}
@@ -344,8 +346,8 @@ func (h *Handle) Read(ctx context.Context, p []byte, off uint64, flags ...Flag) 
 func (h *Handle) Write(ctx context.Context, p []byte, off uint64, flags ...Flag) error {
 	defer runtime.KeepAlive(h)
 	if len(p) == 0 {
-		if h == nil || h.s == nil {
-			return closedError("Write")
+		if _, err := h.live("Write"); err != nil {
+			return err
 		}
 		return ctx.Err()
 	}
@@ -395,13 +397,13 @@ func (h *Handle) BlockStatus(ctx context.Context, off, length uint64, flags ...F
 // does nothing.
 func (h *Handle) Shutdown(ctx context.Context) error {
 	defer runtime.KeepAlive(h)
-	if h == nil || h.s == nil {
-		return closedError("Shutdown")
+	s, err := h.live("Shutdown")
+	if err != nil {
+		return err
 	}
-	s := h.s
 	var sub C.struct_gonbd_sub
 	done := false
-	err := s.withC("Shutdown", func(c *C.struct_nbd_handle) error {
+	err = s.withC("Shutdown", func(c *C.struct_nbd_handle) error {
 		// Already shut down cleanly: a second Shutdown has nothing to do.
 		if C.gonbd_aio_is_closed(c) != 0 {
 			done = true

@@ -90,10 +90,10 @@ func (h *Handle) OptListMetaContext() ([]string, error) {
 // pairs gathered by the list callbacks.
 func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
 	defer runtime.KeepAlive(h)
-	if h == nil || h.s == nil {
-		return nil, closedError(op)
+	s, err := h.live(op)
+	if err != nil {
+		return nil, err
 	}
-	s := h.s
 	s.optMu.Lock()
 	defer s.optMu.Unlock()
 
@@ -125,7 +125,7 @@ func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
 		C.free(unsafe.Pointer(o))
 	}()
 
-	err := s.withC(op, func(c *C.struct_nbd_handle) error {
+	err = s.withC(op, func(c *C.struct_nbd_handle) error {
 		var e C.struct_gonbd_err
 		if C.gonbd_aio_opt(c, which, o, &e) == -1 {
 			return cerr(op, &e)

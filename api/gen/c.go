@@ -296,12 +296,11 @@ func genWrapper(p func(string, ...any), c api.Call, groups map[string]api.Group)
 		needOut = true
 	}
 	for _, a := range c.Args {
-		switch a.Kind {
-		case api.String, api.Path, api.StringList, api.BytesIn, api.BytesOut,
-			api.BytesPersistIn, api.BytesPersistOut, api.SockAddr:
+		switch {
+		case isPointer(a.Kind):
 			p("  if (%s == NULL) {\n    set_error (EFAULT, \"%%s cannot be NULL\", %q);\n    ret = %s;\n    goto out;\n  }\n", a.Name, a.Name, ev)
 			needOut = true
-		case api.Closure:
+		case a.Kind == api.Closure:
 			if !a.Optional {
 				// Absent only when both are NULL (libnbd's rule): a
 				// closure with just .free is kept, and never called.
@@ -363,12 +362,12 @@ func genWrapper(p func(string, ...any), c api.Call, groups map[string]api.Group)
 	}
 	p("  if (nbd_internal_debugging (h))\n")
 	switch {
-	case ev == "":
-		p("    nbd_internal_debug_leave (h, \"%s\", %s);\n", retFmt(c.Ret), retVal(c.Ret))
 	case c.Ret == api.RString || c.Ret == api.RStaticString:
 		p("    nbd_internal_debug_leave_str (h, ret);\n")
+	case ev == "":
+		p("    nbd_internal_debug_leave_int (h, false, \"%s\", ret);\n", retFmt(c.Ret))
 	default:
-		p("    nbd_internal_debug_leave_int (h, ret == -1, \"%s\", %s);\n", retFmt(c.Ret), retVal(c.Ret))
+		p("    nbd_internal_debug_leave_int (h, ret == -1, \"%s\", ret);\n", retFmt(c.Ret))
 	}
 	if !c.NoLock {
 		p("  pthread_mutex_unlock (&h->lock);\n")
@@ -430,5 +429,3 @@ func retFmt(r api.Ret) string {
 	}
 	panic("no format")
 }
-
-func retVal(api.Ret) string { return "ret" }

@@ -177,19 +177,26 @@ func nonNull(c api.Call) []int {
 	pos := []int{1}
 	i := 2
 	for _, a := range c.Args {
-		switch a.Kind {
-		case api.String, api.Path, api.StringList, api.BytesIn, api.BytesOut,
-			api.BytesPersistIn, api.BytesPersistOut, api.SockAddr:
+		if isPointer(a.Kind) {
 			pos = append(pos, i)
-			i += 2
-			if a.Kind == api.String || a.Kind == api.Path || a.Kind == api.StringList {
-				i--
-			}
-		default:
+		}
+		i++
+		if a.Len != "" { // the buffer's or the address's length parameter
 			i++
 		}
 	}
 	return pos
+}
+
+// isPointer reports whether an argument of kind k is a C pointer that must
+// not be NULL (EFAULT).
+func isPointer(k api.Kind) bool {
+	switch k {
+	case api.String, api.Path, api.StringList, api.BytesIn, api.BytesOut,
+		api.BytesPersistIn, api.BytesPersistOut, api.SockAddr:
+		return true
+	}
+	return false
 }
 
 // stateWords are libnbd's words for each state in "the handle must be ...".

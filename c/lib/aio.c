@@ -154,20 +154,14 @@ nbd_internal_wait_command (struct nbd_handle *h, struct command *c)
 static bool
 pred_done (struct nbd_handle *h, void *arg)
 {
-  bool (*pred) (struct nbd_handle *) = (bool (*) (struct nbd_handle *)) arg;
+  bool (*pred) (const struct nbd_handle *) = (bool (*) (const struct nbd_handle *)) arg;
   return pred (h);
 }
 
 int
-nbd_internal_wait_until (struct nbd_handle *h, bool (*pred) (struct nbd_handle *))
+nbd_internal_wait_until (struct nbd_handle *h, bool (*pred) (const struct nbd_handle *))
 {
   return wait_loop (h, pred_done, (void *) pred);
-}
-
-static bool
-shut_down (struct nbd_handle *h)
-{
-  return nbd_internal_is_shut_down (h);
 }
 
 /* After NBD_CMD_DISC: gives the server timeout_ms to close, then closes
@@ -186,7 +180,7 @@ nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms)
     long left;
 
     if (h->poller_active)
-      return nbd_internal_wait_until (h, shut_down);
+      return nbd_internal_wait_until (h, nbd_internal_is_shut_down);
     clock_gettime (CLOCK_MONOTONIC, &now);
     left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
     if (left <= 0) {
@@ -208,7 +202,7 @@ nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms)
 int
 nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
 {
-  int r = -1;
+  int r;
 
   /* Many replies due and requests queued: if replies have already arrived,
    * handle them first without sending, so that the caller can queue more
@@ -216,18 +210,18 @@ nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
    * when nothing has arrived, poll_once sends everything before it sleeps. */
   if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 &&
       h->nr_inflight >= NBD_BATCH_INFLIGHT && h->nr_sendq < NBD_BATCH_REQUESTS &&
-      h->sendq_bytes < NBD_SEND_BATCH_BYTES && h->poller_active == false) {
+      h->sendq_bytes < NBD_SEND_BATCH_BYTES && !h->poller_active) {
     uint64_t before = h->bytes_received;
     h->defer_send = true;
     r = nbd_internal_on_readable (h);
     h->defer_send = false;
     if (r == 0 && h->bytes_received == before && h->state == ST_TRANSMISSION)
-      r = -2;                 /* nothing had arrived */
+      r = nbd_internal_poll_once (h, timeout, extra_fd);   /* nothing had arrived */
+    else if (r == 0)
+      r = 1;
   }
-  if (r == -1 || r == -2)
-    r = nbd_internal_poll_once (h, timeout, extra_fd);
   else
-    r = 1;
+    r = nbd_internal_poll_once (h, timeout, extra_fd);
 
   nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
   if (r >= 0 && h->state == ST_DEAD) {

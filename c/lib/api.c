@@ -95,7 +95,7 @@ nbd_stats_bytes_sent (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_stats_bytes_sent (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "%" PRIu64 "", ret);
+    nbd_internal_debug_leave_int (h, false, "%" PRIu64 "", ret);
   pthread_mutex_unlock (&h->lock);
   return ret;
 }
@@ -111,7 +111,7 @@ nbd_stats_chunks_sent (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_stats_chunks_sent (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "%" PRIu64 "", ret);
+    nbd_internal_debug_leave_int (h, false, "%" PRIu64 "", ret);
   pthread_mutex_unlock (&h->lock);
   return ret;
 }
@@ -127,7 +127,7 @@ nbd_stats_bytes_received (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_stats_bytes_received (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "%" PRIu64 "", ret);
+    nbd_internal_debug_leave_int (h, false, "%" PRIu64 "", ret);
   pthread_mutex_unlock (&h->lock);
   return ret;
 }
@@ -143,7 +143,7 @@ nbd_stats_chunks_received (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_stats_chunks_received (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "%" PRIu64 "", ret);
+    nbd_internal_debug_leave_int (h, false, "%" PRIu64 "", ret);
   pthread_mutex_unlock (&h->lock);
   return ret;
 }
@@ -197,7 +197,7 @@ nbd_set_private_data (struct nbd_handle *h, uintptr_t private_data)
     nbd_internal_debug_enter (h, " private_data=0x%" PRIxPTR "", private_data);
   ret = nbd_unlocked_set_private_data (h, private_data);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "0x%" PRIxPTR "", ret);
+    nbd_internal_debug_leave_int (h, false, "0x%" PRIxPTR "", ret);
   return ret;
 }
 
@@ -211,7 +211,7 @@ nbd_get_private_data (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_get_private_data (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "0x%" PRIxPTR "", ret);
+    nbd_internal_debug_leave_int (h, false, "0x%" PRIxPTR "", ret);
   return ret;
 }
 
@@ -422,7 +422,7 @@ nbd_get_tls (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_get_tls (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "%d", ret);
+    nbd_internal_debug_leave_int (h, false, "%d", ret);
   pthread_mutex_unlock (&h->lock);
   return ret;
 }
@@ -835,7 +835,7 @@ nbd_get_handshake_flags (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_get_handshake_flags (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "0x%" PRIx32 "", ret);
+    nbd_internal_debug_leave_int (h, false, "0x%" PRIx32 "", ret);
   pthread_mutex_unlock (&h->lock);
   return ret;
 }
@@ -906,7 +906,7 @@ nbd_get_strict_mode (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_get_strict_mode (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "0x%" PRIx32 "", ret);
+    nbd_internal_debug_leave_int (h, false, "0x%" PRIx32 "", ret);
   pthread_mutex_unlock (&h->lock);
   return ret;
 }
@@ -3317,7 +3317,7 @@ nbd_aio_get_direction (struct nbd_handle *h)
     nbd_internal_debug_enter (h, "%s", "");
   ret = nbd_unlocked_aio_get_direction (h);
   if (nbd_internal_debugging (h))
-    nbd_internal_debug_leave (h, "%u", ret);
+    nbd_internal_debug_leave_int (h, false, "%u", ret);
   return ret;
 }
 

@@ -355,17 +355,15 @@ nbd_unlocked_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset
 }
 
 /* libnbd 1.18: block status with 64-bit extents.  Without extended
- * headers the server's extents are 32-bit; they reach the callback
- * widened (reply.c).  The command carries an empty 32-bit closure, which
- * tells the reply parser to use the 64-bit one. */
+ * headers the server's extents are 32-bit; the reply parser widens them
+ * for the command's 64-bit closure (reply.c). */
 static struct command *
 issue_bs64 (struct nbd_handle *h, uint64_t count, uint64_t offset, bool sync,
             nbd_extent64_callback *extent64, nbd_completion_callback *completion,
             uint32_t flags)
 {
-  nbd_extent_callback none = { .callback = NULL };
   struct command *c = issue (h, NBD_CMD_BLOCK_STATUS, offset, count, NULL, flags, sync,
-                             completion, NULL, &none);
+                             completion, NULL, NULL);
   if (c)
     TAKE_CALLBACK (c->extent64, extent64);
   return c;
@@ -457,7 +455,7 @@ nbd_unlocked_aio_disconnect (struct nbd_handle *h, uint32_t flags)
 
 /* The disconnect is on the wire and no reply is due: only EOF is left. */
 static bool
-shut_down_or_disc_idle (struct nbd_handle *h)
+shut_down_or_disc_idle (const struct nbd_handle *h)
 {
   return nbd_internal_is_shut_down (h) || nbd_internal_disc_idle (h);
 }

@@ -42,7 +42,7 @@ nbd_internal_remember_endpoint (struct nbd_handle *h, int transport, const char 
 }
 
 static bool
-connect_finished (struct nbd_handle *h)
+connect_finished (const struct nbd_handle *h)
 {
   return h->state == ST_TRANSMISSION || h->state == ST_NEGOTIATING ||
     h->state == ST_DEAD || h->state == ST_CLOSED;

@@ -117,15 +117,6 @@ nbd_internal_debug_enter (struct nbd_handle *h, const char *fmt, ...)
 }
 
 void
-nbd_internal_debug_leave (struct nbd_handle *h, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  trace (h, "leave: ret=", fmt, ap);
-  va_end (ap);
-}
-
-void
 nbd_internal_debug_leave_int (struct nbd_handle *h, bool failed, const char *fmt, ...)
 {
   va_list ap;

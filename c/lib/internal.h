@@ -281,7 +281,6 @@ extern void nbd_internal_debug (struct nbd_handle *h, const char *fmt, ...) NBD_
 #define debug(h, ...) do { if (nbd_internal_debugging (h)) nbd_internal_debug ((h), __VA_ARGS__); } while (0)
 /* Call tracing by the generated wrappers (api.c). */
 extern void nbd_internal_debug_enter (struct nbd_handle *h, const char *fmt, ...) NBD_PRINTF (2, 3);
-extern void nbd_internal_debug_leave (struct nbd_handle *h, const char *fmt, ...) NBD_PRINTF (2, 3);
 extern void nbd_internal_debug_leave_int (struct nbd_handle *h, bool failed, const char *fmt, ...) NBD_PRINTF (3, 4);
 extern void nbd_internal_debug_leave_str (struct nbd_handle *h, const char *ret);
 /* Quoted and escaped for a trace line; valid until a few more calls on
@@ -373,7 +372,7 @@ extern int nbd_internal_flush (struct nbd_handle *h);
 /* ---- aio.c -------------------------------------------------------------- */
 extern int nbd_internal_wait_command (struct nbd_handle *h, struct command *cmd);
 extern int nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms);
-extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (struct nbd_handle *));
+extern int nbd_internal_wait_until (struct nbd_handle *h, bool (*done) (const struct nbd_handle *));
 extern int nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd);
 /* Which sleeping sync callers to wake after events were processed. */
 enum wake_mode {

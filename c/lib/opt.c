@@ -7,7 +7,7 @@
 #include "internal.h"
 
 static bool
-user_option_done (struct nbd_handle *h)
+user_option_done (const struct nbd_handle *h)
 {
   return h->opt_done || h->state == ST_DEAD || h->state == ST_CLOSED;
 }

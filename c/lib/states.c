@@ -59,15 +59,26 @@ static bool is_ready (const struct nbd_handle *h)
   return h->state == ST_TRANSMISSION && !is_processing (h);
 }
 
+/* The public state of each internal state: one load on every call's state
+ * check (the hot path of every request). */
+static const unsigned public_state[] = {
+  [ST_CREATED] = NBD_STATE_CREATED,
+  [ST_CONNECTING] = NBD_STATE_CONNECTING,
+  [ST_HS_MAGIC] = NBD_STATE_CONNECTING,
+  [ST_HS_OLDSTYLE] = NBD_STATE_CONNECTING,
+  [ST_HS_GFLAGS] = NBD_STATE_CONNECTING,
+  [ST_HS_OPT_REPLY] = NBD_STATE_CONNECTING,
+  [ST_HS_EXPORT_NAME] = NBD_STATE_CONNECTING,
+  [ST_NEGOTIATING] = NBD_STATE_NEGOTIATING,
+  [ST_TRANSMISSION] = NBD_STATE_CONNECTED,
+  [ST_CLOSED] = NBD_STATE_CLOSED,
+  [ST_DEAD] = NBD_STATE_DEAD,
+};
+
 unsigned
 nbd_internal_public_state (const struct nbd_handle *h)
 {
-  if (is_created (h)) return NBD_STATE_CREATED;
-  if (is_connecting (h)) return NBD_STATE_CONNECTING;
-  if (is_negotiating (h)) return NBD_STATE_NEGOTIATING;
-  if (h->state == ST_TRANSMISSION) return NBD_STATE_CONNECTED;
-  if (h->state == ST_CLOSED) return NBD_STATE_CLOSED;
-  return NBD_STATE_DEAD;
+  return public_state[h->state];
 }
 
 bool
