@@ -393,9 +393,9 @@ This library checks it the same way: nbd_connect_uri(3) and nbd_aio_connect_uri(
 			Short: "construct an NBD URI for a connection",
 			Long: `Build an NBD URI that names the connection of the handle, so that it could be reached again with nbd_connect_uri(3): the transport and address given to the connect call (TCP host and port, Unix socket path, or vsock CID and port), the export name, and the TLS settings (user name, tls-certificates and tls-psk-file, and tls-verify-peer=false when verification is off). This is best effort: the URI is not guaranteed to work, and it carries nothing the URI format cannot express.
 
-Connections made with nbd_connect_socket(3), nbd_connect_command(3), nbd_connect_systemd_socket_activation(3) or nbd_aio_connect(3) have no URI: the call fails with ENOTSUP. Characters that the URI syntax reserves are percent-encoded, in the export name and in the query values alike (libnbd writes a socket path in the query as it stands). The caller must free the string.`,
+Connections made with nbd_connect_socket(3) or nbd_connect_command(3), and nbd_aio_connect(3) to an abstract Unix socket, have no URI: the call fails with EINVAL (libnbd's errno). nbd_aio_connect(3) to an IP, Unix or vsock address, and nbd_connect_systemd_socket_activation(3) (a Unix socket), have one. Characters that the URI syntax reserves are percent-encoded, in the export name and in the query values alike (libnbd writes a socket path in the query as it stands). The caller must free the string.`,
 			Errors: []Errno{
-				{"ENOTSUP", "The connection was not made over TCP, a Unix socket or vsock by address, so no URI describes it."},
+				{"EINVAL", "The connection was made over an adopted socket or a command's socketpair (or an abstract Unix socket), so no URI describes it."},
 				{"ENOMEM", "Memory ran out."},
 			},
 			SeeAlso: []string{"connect_uri", "is_uri", "supports_uri"},

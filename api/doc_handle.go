@@ -276,7 +276,7 @@ The option is sent right after the server's greeting, before option mode (nbd_se
 			Short: "control whether connect automatically requests meta contexts",
 			Long: `Choose whether the handshake sends NBD_OPT_SET_META_CONTEXT, with the meta contexts added by nbd_add_meta_context(3), before it selects the export with NBD_OPT_GO (or NBD_OPT_INFO, for nbd_opt_info(3)). The default is true. The request is only sent when structured replies were negotiated and at least one meta context was added; a server that refuses it is not an error, block status is then simply unavailable (nbd_can_meta_context(3)).
 
-Turning it off is meant for option mode (nbd_set_opt_mode(3)), where the program may negotiate meta contexts itself, or not at all. The setting is read when NBD_OPT_GO or NBD_OPT_INFO is about to be sent, so it may be changed while negotiating.`,
+Turning it off is meant for option mode (nbd_set_opt_mode(3)), where the program may negotiate meta contexts itself (nbd_opt_set_meta_context(3)), or not at all; the contexts it agreed then stay in use. Left on, nbd_opt_go(3) negotiates again and replaces them. The setting is read when NBD_OPT_GO or NBD_OPT_INFO is about to be sent, so it may be changed while negotiating.`,
 			SeeAlso: []string{"get_request_meta_context", "add_meta_context", "can_meta_context", "opt_set_meta_context", "set_opt_mode"},
 		},
 		"get_request_meta_context": {

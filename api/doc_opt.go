@@ -94,7 +94,7 @@ This call comes from libnbd 1.16. Without TLS in this library it fails with ENOT
 			Short: "request the server to enable structured replies",
 			Long: `In option mode, ask the server for structured replies (NBD_OPT_STRUCTURED_REPLY). The call returns true if the server agreed, false if it refused, and fails only when the connection is lost. The result is what nbd_get_structured_replies_negotiated(3) reports afterwards.
 
-The handshake normally sends this option by itself before option mode hands over (nbd_set_request_structured_replies(3)); sending it again is a protocol error that most servers refuse. The call is meant for programs that turned the automatic request off, and for testing servers.
+The handshake normally sends this option by itself before option mode hands over (nbd_set_request_structured_replies(3)); sending it again is redundant, and the protocol lets a server refuse it (nbdkit accepts it). The call is meant for programs that turned the automatic request off, and for testing servers.
 
 This call comes from libnbd 1.16.`,
 			Errors:  optErrs[3:],
@@ -198,7 +198,7 @@ This call comes from libnbd 1.16.`,
 		},
 		"opt_set_meta_context": {
 			Short: "select specific meta contexts, using implicit query list",
-			Long: `In option mode, ask the server to use the meta contexts added with nbd_add_meta_context(3) for the export named by nbd_set_export_name(3) (NBD_OPT_SET_META_CONTEXT), and wait for the answer. The callback runs once per context the server agrees to, with its name; the call returns how many there were. The agreed contexts are the ones block status reports on, once nbd_opt_go(3) selects the same export; nbd_can_meta_context(3) tells them apart.
+			Long: `In option mode, ask the server to use the meta contexts added with nbd_add_meta_context(3) for the export named by nbd_set_export_name(3) (NBD_OPT_SET_META_CONTEXT), and wait for the answer. The callback runs once per context the server agrees to, with its name; the call returns how many there were. The agreed contexts are the ones block status reports on once nbd_opt_go(3) selects the same export, provided nbd_set_request_meta_context(3) was turned off: with it on (the default), nbd_opt_go(3) negotiates again from the nbd_add_meta_context(3) list, and with an empty list no context is kept. nbd_can_meta_context(3) tells them apart.
 
 nbd_opt_go(3) and nbd_opt_info(3) do this by themselves unless nbd_set_request_meta_context(3) was turned off; calling it explicitly is for programs that want to see the answer first. Changing the export name afterwards (nbd_set_export_name(3)) makes the answer void: the agreed contexts are forgotten, as in libnbd 1.16 and later.
 
@@ -217,7 +217,7 @@ This call comes from libnbd 1.16.`,
 		},
 		"opt_set_meta_context_queries": {
 			Short: "select specific meta contexts, using explicit query list",
-			Long: `Like nbd_opt_set_meta_context(3), but the contexts asked for are the strings of queries (a NULL-terminated list, copied during the call) instead of the handle's list, which is left as it is.
+			Long: `Like nbd_opt_set_meta_context(3), but the contexts asked for are the strings of queries (a NULL-terminated list, copied during the call) instead of the handle's list, which is left as it is. It returns how many contexts the server agreed to (the callback runs once for each).
 
 This call comes from libnbd 1.16.`,
 			Errors:  []Errno{{"ENOTSUP", "Structured replies were not negotiated, or the server does not support the option."}},

@@ -57,7 +57,11 @@ nbd_internal_wait_connected (struct nbd_handle *h)
   if (h->state == ST_TRANSMISSION || h->state == ST_NEGOTIATING)
     return 0;
   if (h->state == ST_CREATED) {   /* TCP: every address failed */
-    set_error (h->connect_errno, "connect: %s", strerror (h->connect_errno));
+    if (h->uri_parts && h->uri_parts->host)
+      set_error (h->connect_errno, "connect: %s:%s: %s", h->uri_parts->host,
+                 h->uri_parts->port, strerror (h->connect_errno));
+    else
+      set_error (h->connect_errno, "connect: %s", strerror (h->connect_errno));
     return -1;
   }
   set_error (h->dead_errno ? h->dead_errno : ENOTCONN, "%s",

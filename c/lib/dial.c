@@ -109,7 +109,10 @@ nbd_internal_connect_tcp_addresses (struct nbd_handle *h)
   h->ai_list = h->ai_next = NULL;
   nbd_internal_set_state (h, ST_CREATED);
   h->connect_errno = err;
-  set_error (err, "connect: %s", strerror (err));
+  if (h->uri_parts && h->uri_parts->host)
+    set_error (err, "connect: %s:%s: %s", h->uri_parts->host, h->uri_parts->port, strerror (err));
+  else
+    set_error (err, "connect: %s", strerror (err));
   return -1;
 }
 
