@@ -15,9 +15,15 @@ VERSION  := 1.14.2
 # Error messages are bounded on purpose, so truncation warnings are noise.
 WARN     := -Wall -Wextra -Werror -Wvla -Wno-unused-parameter -Wno-format-truncation
 OPT      ?= -O2 -g
+# TLS comes from GnuTLS (Debian: libgnutls28-dev), as libnbd's does.
+GNUTLS_CFLAGS := $(shell pkg-config --cflags gnutls 2>/dev/null)
+GNUTLS_LIBS   := $(shell pkg-config --libs gnutls 2>/dev/null)
+ifeq ($(GNUTLS_LIBS),)
+$(error GnuTLS not found: install libgnutls28-dev (pkg-config gnutls))
+endif
 CFLAGS_LIB := $(OPT) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread \
-              -D_GNU_SOURCE -I$(INCDIR) -Ic/lib $(EXTRA_CFLAGS)
-LDFLAGS_LIB := -pthread $(EXTRA_LDFLAGS)
+              -D_GNU_SOURCE -DHAVE_GNUTLS $(GNUTLS_CFLAGS) -I$(INCDIR) -Ic/lib $(EXTRA_CFLAGS)
+LDFLAGS_LIB := -pthread $(GNUTLS_LIBS) $(EXTRA_LDFLAGS)
 
 LIB_SRCS := $(sort $(wildcard c/lib/*.c))
 LIB_OBJS := $(patsubst c/lib/%.c,$(OBJDIR)/%.o,$(LIB_SRCS))
@@ -54,7 +60,7 @@ $(STLIB): $(LIB_OBJS)
 
 $(PCFILE): Makefile
 	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nexec_prefix=$${prefix}\nlibdir=$${exec_prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnbd\nDescription: NBD client library (clean-room implementation of the libnbd API)\nVersion: %s\nLibs: -L$${libdir} -lnbd\nLibs.private: -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+	printf 'prefix=%s\nexec_prefix=$${prefix}\nlibdir=$${exec_prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnbd\nDescription: NBD client library (clean-room implementation of the libnbd API)\nVersion: %s\nLibs: -L$${libdir} -lnbd\nLibs.private: -pthread $(GNUTLS_LIBS)\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

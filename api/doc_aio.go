@@ -155,7 +155,7 @@ The string is a constant of the library.`,
 		},
 		"supports_tls": {
 			Short:   "true if libnbd was compiled with support for TLS",
-			Long:    `Return whether the library can use TLS. This library is built without TLS and returns false: the TLS settings (nbd_set_tls(3) and the others) are accepted and stored, but requiring TLS makes the connect calls fail with ENOTSUP, and nbds URIs are refused.`,
+			Long:    `Return whether the library can use TLS. This library implements TLS with GnuTLS and returns true. Only a build without GnuTLS returns false (for example the Go package compiled without its gnutls build tag); in such a build the TLS settings (nbd_set_tls(3) and the others) are still accepted and stored, but LIBNBD_TLS_ALLOW connects in plaintext, LIBNBD_TLS_REQUIRE and nbds URIs make the connect calls fail with ENOTSUP, and nbd_opt_starttls(3) fails with ENOTSUP.`,
 			SeeAlso: []string{"set_tls", "get_tls_negotiated", "supports_uri", "supports_vsock"},
 		},
 		"supports_vsock": {

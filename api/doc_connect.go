@@ -11,6 +11,17 @@ const connectSync = `The call returns when the handshake has finished: the handl
 // connectAsync is the paragraph every asynchronous connect call shares.
 const connectAsync = `The call only starts the connection: it returns 0 as soon as the connection is under way, without waiting for it. While the socket connects and the library runs the handshake, nbd_aio_is_connecting(3) is true; when the handshake has finished, nbd_aio_is_ready(3) becomes true (or nbd_aio_is_negotiating(3), in option mode), and if it fails, nbd_aio_is_dead(3). The program must drive the connection in the meantime, with nbd_poll(3), or from its own event loop with nbd_aio_get_fd(3), nbd_aio_get_direction(3), nbd_aio_notify_read(3) and nbd_aio_notify_write(3).`
 
+// tlsRefusedSync is the ENOTSUP row of the synchronous connect calls.
+const tlsRefusedSync = `TLS is required (nbd_set_tls(3), or an nbds URI) but the server refused NBD_OPT_STARTTLS, or speaks the oldstyle or plain newstyle handshake, which cannot start TLS (the handle is dead; there is never a fallback to plaintext); or the library was built without GnuTLS (nbd_supports_tls(3) is false), in which case the call fails before opening anything and the handle stays created.`
+
+// tlsUnbuiltAsync is the ENOTSUP row of the asynchronous connect calls:
+// a server that refuses TLS is reported later, by the call that drives
+// the handshake, with the errors of the synchronous form.
+const tlsUnbuiltAsync = `nbd_set_tls(3) requires TLS and the library was built without GnuTLS (nbd_supports_tls(3) is false): the call fails before opening anything and the handle stays created. (A server that refuses TLS is reported later, with ENOTSUP, by the call that drives the handshake.)`
+
+// tlsAuthFailed is the EACCES row of the synchronous connect calls.
+const tlsAuthFailed = `TLS was used and the TLS handshake failed: the server's certificate was rejected (its chain is not trusted, or it does not carry the expected name; see nbd_set_tls_verify_peer(3)), or the server rejected our certificate or pre-shared key. The error message gives GnuTLS's reason; the handle is dead.`
+
 func init() {
 	addDocs(map[string]Doc{
 		"connect_uri": {
@@ -22,21 +33,23 @@ func init() {
   nbd+vsock://CID[:PORT]/EXPORT         AF_VSOCK (CID defaults to 2)
   nbds://, nbds+unix://, nbds+vsock://  the same with TLS required
 
-The export name is the path after the first "/", percent-decoded; it is empty (the server's default export) when the URI has no path. A host in square brackets is an IPv6 address. A user name before "@" sets the TLS user name (nbd_set_tls_username(3)); a password is ignored. These query parameters are understood: "socket" (the Unix socket's path, required by nbd+unix), "tls-certificates", "tls-psk-file" and "tls-verify-peer"; other parameters are ignored, and for a parameter given twice the last one counts. The scheme must be written in lower case.
+The export name is the path after the first "/", percent-decoded; it is empty (the server's default export) when the URI has no path. A host in square brackets is an IPv6 address. A user name before "@" sets the TLS user name (nbd_set_tls_username(3)); a password is ignored. These query parameters are understood: "socket" (the Unix socket's path, required by nbd+unix), "tls-certificates" (as nbd_set_tls_certificates(3)), "tls-psk-file" (as nbd_set_tls_psk_file(3)), "tls-verify-peer" (a boolean, as nbd_set_tls_verify_peer(3)), and, as in libnbd 1.22, "tls-username" (as nbd_set_tls_username(3); it wins over a user name before "@") and "tls-hostname" (as nbd_set_tls_hostname(3)); other parameters are ignored, and for a parameter given twice the last one counts. The scheme must be written in lower case.
 
 The URI may be refused by the policy set on the handle: a transport not allowed by nbd_set_uri_allow_transports(3), a TLS choice not allowed by nbd_set_uri_allow_tls(3), or a local file (tls-psk-file, tls-certificates) when nbd_set_uri_allow_local_file(3) did not allow it, fails with EPERM.
 
-This library is built without TLS (nbd_supports_tls(3) is false), so the nbds schemes fail with ENOTSUP. The TLS parameters of a plain URI (user name, tls-certificates, tls-psk-file, tls-verify-peer) are stored as if set with the corresponding nbd_set_tls_* call, and nbd_get_uri(3) reports them. Where the parser is stricter than libnbd 1.14: a port above 65535, a "%00" escape, a malformed escape and an unknown tls-verify-peer value are errors (EINVAL).
+An nbds scheme sets LIBNBD_TLS_REQUIRE (nbd_set_tls(3)): the connection fails rather than go on in plaintext if the server refuses TLS. A plain nbd scheme leaves the handle's TLS setting as it was. The TLS parameters, with either scheme, are applied as if set with the corresponding nbd_set_tls_* call, and nbd_get_uri(3) reports them. In a build without GnuTLS (nbd_supports_tls(3) false) the nbds schemes fail with ENOTSUP before anything is opened. Where the parser is stricter than libnbd 1.14: a port above 65535, a "%00" escape, a malformed escape and an unknown tls-verify-peer value are errors (EINVAL).
 
 ` + connectSync + ` A TCP URI whose host resolves to several addresses tries each in turn, as nbd_connect_tcp(3) does.`,
 			Errors: []Errno{
-				{"EINVAL", "uri is not a valid NBD URI (unknown scheme, bad port or CID, bad percent escape, missing socket parameter for nbd+unix)."},
+				{"EINVAL", "uri is not a valid NBD URI (unknown scheme, bad port or CID, bad percent escape, missing socket parameter for nbd+unix); or a TLS credential file could not be loaded (the handle is dead)."},
 				{"EPERM", "The URI's transport or TLS choice is not allowed by nbd_set_uri_allow_transports(3) or nbd_set_uri_allow_tls(3), or it names a local file that nbd_set_uri_allow_local_file(3) did not allow."},
-				{"ENOTSUP", "The URI requires TLS (an nbds scheme), or nbd_set_tls(3) requires it, and this library is built without TLS."},
+				{"ENOTSUP", tlsRefusedSync},
+				{"EACCES", tlsAuthFailed},
 				{"ENAMETOOLONG", "The export name is longer than 4096 bytes, or the Unix socket path does not fit in a socket address."},
-				{"ENOENT", "The host name could not be resolved."},
+				{"ENOENT", "The host name could not be resolved; or a TLS credential file is missing (the certificates directory, the client key beside client-cert.pem, the PSK file or its line for the user; the handle is dead)."},
 				{"ECONNREFUSED", "No server listens at the address (other errors of connect(2) are possible)."},
-				{"EPROTO", "The server broke the protocol during the handshake."},
+				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect_uri", "get_uri", "is_uri", "supports_uri", "set_uri_allow_transports", "set_uri_allow_tls", "set_uri_allow_local_file", "connect_tcp", "connect_unix", "connect_vsock", "set_opt_mode"},
 		},
@@ -47,10 +60,12 @@ This library is built without TLS (nbd_supports_tls(3) is false), so the nbds sc
 ` + connectSync,
 			Errors: []Errno{
 				{"ENAMETOOLONG", "unixsocket is empty or too long for a socket address."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsRefusedSync},
+				{"EACCES", tlsAuthFailed},
 				{"ENOENT", "No socket exists at that path (the handle is dead)."},
 				{"ECONNREFUSED", "Nothing listens on the socket (the handle is dead)."},
-				{"EPROTO", "The server broke the protocol during the handshake."},
+				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect_unix", "connect_uri", "connect_socket"},
 		},
@@ -62,10 +77,12 @@ This library is built without TLS (nbd_supports_tls(3) is false), so the nbds sc
 
 The kernel must support AF_VSOCK (nbd_supports_vsock(3) reports whether the library was built with it; the running kernel may still lack it, which fails with EAFNOSUPPORT).`,
 			Errors: []Errno{
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsRefusedSync},
+				{"EACCES", tlsAuthFailed},
 				{"EAFNOSUPPORT", "The kernel has no AF_VSOCK support (the handle is dead)."},
 				{"ECONNREFUSED", "Nothing listens on that port of that CID, or the CID is unknown (other errors of connect(2), such as ENODEV or ETIMEDOUT, are possible; the handle is dead)."},
-				{"EPROTO", "The server broke the protocol during the handshake."},
+				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect_vsock", "supports_vsock", "connect_uri"},
 		},
@@ -79,9 +96,11 @@ When the name resolves to several addresses, they are tried in order until one a
 			Errors: []Errno{
 				{"ENOENT", "hostname or port could not be resolved (the handle stays created)."},
 				{"EINVAL", "getaddrinfo(3) rejected the name for another reason."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsRefusedSync},
+				{"EACCES", tlsAuthFailed},
 				{"ECONNREFUSED", "No address accepted the connection (other errors of connect(2) are possible; the handle is created again)."},
-				{"EPROTO", "The server broke the protocol during the handshake."},
+				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect_tcp", "connect_uri", "connect"},
 		},
@@ -97,9 +116,10 @@ If the call fails before it takes the socket (the handle was not newly created, 
 			Errors: []Errno{
 				{"EBADF", "sock is negative, or is not an open file descriptor (the caller keeps it)."},
 				{"ENOTSOCK", "sock is open but is not a socket (the caller keeps it). This library checks it before taking the descriptor; libnbd takes it and fails in the handshake."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS (the caller keeps the socket)."},
-				{"EPROTO", "The server broke the protocol during the handshake (the library owns the socket)."},
-				{"ECONNRESET", "The peer closed or reset the connection during the handshake (the library owns the socket)."},
+				{"ENOTSUP", tlsRefusedSync + " In the first case the library owns the socket; in the second the caller keeps it."},
+				{"EACCES", tlsAuthFailed},
+				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS) (the library owns the socket)."},
+				{"ECONNRESET", "The peer closed or reset the connection during the handshake (the TLS handshake included) (the library owns the socket)."},
 			},
 			Example: `struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 struct nbd_handle *h;
@@ -144,10 +164,11 @@ If argv[0] cannot be found (along PATH when it has no slash) or is not executabl
 			Errors: []Errno{
 				{"ENOENT", "argv[0] was not found, or is not executable (checked before forking)."},
 				{"EINVAL", "argv is empty (argv[0] is NULL)."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsRefusedSync},
+				{"EACCES", tlsAuthFailed},
 				{"EAGAIN", "fork(2) failed for lack of resources (other errors of socketpair(2) and fork(2) are possible)."},
-				{"ECONNRESET", "The subprocess exited, or closed its end, during the handshake (the handle is dead)."},
-				{"EPROTO", "The subprocess broke the protocol during the handshake."},
+				{"ECONNRESET", "The subprocess exited, or closed its end, during the handshake (the TLS handshake included) (the handle is dead)."},
+				{"EPROTO", "The subprocess broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
 			},
 			SeeAlso: []string{"aio_connect_command", "connect_systemd_socket_activation", "kill_subprocess", "get_subprocess_pid", "connect_socket"},
 		},
@@ -162,10 +183,11 @@ As with nbd_connect_command(3), the handle remembers the subprocess (nbd_get_sub
 ` + connectSync,
 			Errors: []Errno{
 				{"EINVAL", "argv is empty (argv[0] is NULL)."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsRefusedSync},
+				{"EACCES", tlsAuthFailed},
 				{"ENOMEM", "Memory ran out (other errors of mkdtemp(3), socket(2), bind(2), listen(2) and fork(2) are possible)."},
-				{"ECONNRESET", "The subprocess exited, or closed the connection, during the handshake (the handle is dead)."},
-				{"EPROTO", "The subprocess broke the protocol during the handshake."},
+				{"ECONNRESET", "The subprocess exited, or closed the connection, during the handshake (the TLS handshake included) (the handle is dead)."},
+				{"EPROTO", "The subprocess broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
 			},
 			SeeAlso: []string{"aio_connect_systemd_socket_activation", "set_socket_activation_name", "connect_command", "kill_subprocess", "get_subprocess_pid"},
 		},
@@ -195,7 +217,7 @@ The string is copied. Following systemd's rules, this library accepts a name of 
 If the connect fails at once (for example ECONNREFUSED on a Unix socket), the call returns -1 and the handle is dead. nbd_connect(3), an extension of this library, is the synchronous form of this call.`,
 			Errors: []Errno{
 				{"EINVAL", "addrlen is shorter than the address family field or longer than struct sockaddr_storage."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsUnbuiltAsync},
 				{"ECONNREFUSED", "The connect failed at once (other errors of socket(2) and connect(2) are possible; the handle is dead)."},
 			},
 			SeeAlso: []string{"connect", "aio_connect_tcp", "aio_connect_unix", "aio_is_connecting", "aio_is_ready", "poll"},
@@ -207,9 +229,11 @@ If the connect fails at once (for example ECONNREFUSED on a Unix socket), the ca
 ` + connectSync + ` Unlike nbd_connect_tcp(3), there is a single address, so a failed connect makes the handle dead too.`,
 			Errors: []Errno{
 				{"EINVAL", "addrlen is shorter than the address family field or longer than struct sockaddr_storage."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsRefusedSync},
+				{"EACCES", tlsAuthFailed},
 				{"ECONNREFUSED", "Nothing listens at the address (other errors of socket(2) and connect(2) are possible; the handle is dead)."},
-				{"EPROTO", "The server broke the protocol during the handshake."},
+				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect", "connect_tcp", "connect_socket"},
 		},
@@ -223,7 +247,7 @@ For a TCP URI the host name is resolved (getaddrinfo(3)) during this call, which
 			Errors: []Errno{
 				{"EINVAL", "uri is not a valid NBD URI."},
 				{"EPERM", "The URI's transport or TLS choice is not allowed by nbd_set_uri_allow_transports(3) or nbd_set_uri_allow_tls(3), or it names a local file that nbd_set_uri_allow_local_file(3) did not allow."},
-				{"ENOTSUP", "The URI or nbd_set_tls(3) requires TLS, and this library is built without TLS."},
+				{"ENOTSUP", tlsUnbuiltAsync},
 				{"ENOENT", "The host name could not be resolved."},
 			},
 			SeeAlso: []string{"connect_uri", "aio_is_connecting", "aio_is_ready", "poll"},
@@ -235,7 +259,7 @@ For a TCP URI the host name is resolved (getaddrinfo(3)) during this call, which
 ` + connectAsync,
 			Errors: []Errno{
 				{"ENAMETOOLONG", "unixsocket is empty or too long for a socket address."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsUnbuiltAsync},
 				{"ENOENT", "No socket exists at that path (the handle is dead)."},
 				{"ECONNREFUSED", "Nothing listens on the socket (the handle is dead)."},
 			},
@@ -269,7 +293,7 @@ The connect itself never blocks the caller. If it fails at once (the kernel has 
 
 nbd_connect_vsock(3) is the synchronous form of this call. The kernel must support AF_VSOCK: nbd_supports_vsock(3) tells whether the library was built with it, and a kernel without it fails the call with EAFNOSUPPORT.`,
 			Errors: []Errno{
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS (the handle stays created)."},
+				{"ENOTSUP", tlsUnbuiltAsync},
 				{"EAFNOSUPPORT", "The kernel has no AF_VSOCK support (the handle is dead)."},
 				{"ECONNREFUSED", "The connect failed at once (other errors of socket(2) and connect(2), such as ENODEV or ENETUNREACH, are possible; the handle is dead)."},
 			},
@@ -315,7 +339,7 @@ When the name resolves to several addresses and a connect fails, the next addres
 			Errors: []Errno{
 				{"ENOENT", "hostname or port could not be resolved (the handle stays created)."},
 				{"EINVAL", "getaddrinfo(3) rejected the name for another reason."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsUnbuiltAsync},
 				{"ECONNREFUSED", "Every address failed at once (the handle is created again)."},
 			},
 			SeeAlso: []string{"connect_tcp", "aio_is_connecting", "aio_is_ready", "poll"},
@@ -327,9 +351,8 @@ When the name resolves to several addresses and a connect fails, the next addres
 The handshake starts at once, so nbd_aio_is_connecting(3) is true when the call returns; it then proceeds as the program drives the connection with nbd_poll(3) or its own event loop, until nbd_aio_is_ready(3) (nbd_aio_is_negotiating(3) in option mode) or nbd_aio_is_dead(3) becomes true.`,
 			Errors: []Errno{
 				{"EBADF", "sock is negative, or is not an open file descriptor (the caller keeps it)."},
-				{"ENOTSOCK", "sock is open but is not a socket (the caller keeps it)."},
 				{"ENOTSOCK", "sock is open but is not a socket (the caller keeps it). This library checks it before taking the descriptor; libnbd takes it and fails in the handshake."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS (the caller keeps the socket)."},
+				{"ENOTSUP", tlsUnbuiltAsync + " The caller keeps the socket."},
 			},
 			SeeAlso: []string{"connect_socket", "aio_is_connecting", "aio_is_ready", "poll"},
 		},
@@ -338,7 +361,7 @@ The handshake starts at once, so nbd_aio_is_connecting(3) is true when the call 
 			Long:  `Start a server as a subprocess talking NBD over its standard input and output, as nbd_connect_command(3) describes, and start the handshake with it. The subprocess is started during this call; the handshake proceeds as the program drives the connection with nbd_poll(3) or its own event loop, until nbd_aio_is_ready(3) (nbd_aio_is_negotiating(3) in option mode) or nbd_aio_is_dead(3) becomes true.`,
 			Errors: []Errno{
 				{"EINVAL", "argv is empty (argv[0] is NULL)."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsUnbuiltAsync},
 				{"EAGAIN", "fork(2) failed for lack of resources (other errors of socketpair(2) and fork(2) are possible)."},
 			},
 			SeeAlso: []string{"connect_command", "kill_subprocess", "get_subprocess_pid", "poll"},
@@ -348,7 +371,7 @@ The handshake starts at once, so nbd_aio_is_connecting(3) is true when the call 
 			Long:  `Start a server as a subprocess with systemd socket activation, as nbd_connect_systemd_socket_activation(3) describes, and start connecting to it. The listening socket and the subprocess are set up during this call; the connection and the handshake proceed as the program drives them with nbd_poll(3) or its own event loop, until nbd_aio_is_ready(3) (nbd_aio_is_negotiating(3) in option mode) or nbd_aio_is_dead(3) becomes true.`,
 			Errors: []Errno{
 				{"EINVAL", "argv is empty (argv[0] is NULL)."},
-				{"ENOTSUP", "nbd_set_tls(3) requires TLS and this library is built without TLS."},
+				{"ENOTSUP", tlsUnbuiltAsync},
 				{"ENOMEM", "Memory ran out (other errors of mkdtemp(3), socket(2), bind(2), listen(2) and fork(2) are possible)."},
 			},
 			SeeAlso: []string{"connect_systemd_socket_activation", "set_socket_activation_name", "poll"},
@@ -377,9 +400,9 @@ Killing the server makes the connection fail the next time the library reads fro
 		},
 		"set_uri_allow_tls": {
 			Short: "set the allowed TLS settings in NBD URIs",
-			Long: `Limit the TLS choices that nbd_connect_uri(3) and nbd_aio_connect_uri(3) accept: with LIBNBD_TLS_DISABLE, a URI that asks for TLS (an nbds scheme) fails with EPERM; with LIBNBD_TLS_REQUIRE, a URI without TLS fails with EPERM; LIBNBD_TLS_ALLOW, the default, accepts both. This only judges the URI; the handle's own TLS setting is nbd_set_tls(3).
+			Long: `Limit the TLS choices that nbd_connect_uri(3) and nbd_aio_connect_uri(3) accept: with LIBNBD_TLS_DISABLE, a URI that asks for TLS (an nbds scheme) fails with EPERM; with LIBNBD_TLS_REQUIRE, a URI without TLS fails with EPERM; LIBNBD_TLS_ALLOW, the default, accepts both. This only judges the URI; an allowed nbds URI then sets the handle's own TLS setting (nbd_set_tls(3)) to LIBNBD_TLS_REQUIRE.
 
-Since this library is built without TLS, an nbds URI that the policy allows still fails, with ENOTSUP.`,
+In a build without GnuTLS (nbd_supports_tls(3) false), an nbds URI that the policy allows still fails, with ENOTSUP.`,
 			SeeAlso: []string{"connect_uri", "set_uri_allow_transports", "set_tls"},
 		},
 		"set_uri_allow_local_file": {
@@ -391,7 +414,7 @@ This library checks it the same way: nbd_connect_uri(3) and nbd_aio_connect_uri(
 		},
 		"get_uri": {
 			Short: "construct an NBD URI for a connection",
-			Long: `Build an NBD URI that names the connection of the handle, so that it could be reached again with nbd_connect_uri(3): the transport and address given to the connect call (TCP host and port, Unix socket path, or vsock CID and port), the export name, and the TLS settings (user name, tls-certificates and tls-psk-file, and tls-verify-peer=false when verification is off). This is best effort: the URI is not guaranteed to work, and it carries nothing the URI format cannot express.
+			Long: `Build an NBD URI that names the connection of the handle, so that it could be reached again with nbd_connect_uri(3): the transport and address given to the connect call (TCP host and port, Unix socket path, or vsock CID and port), the export name, and the TLS settings (an nbds scheme when nbd_set_tls(3) is LIBNBD_TLS_REQUIRE, the user name if a URI gave it, tls-certificates and tls-psk-file, and tls-verify-peer=false when verification is off; tls-hostname is not included). This is best effort: the URI is not guaranteed to work, and it carries nothing the URI format cannot express.
 
 Connections made with nbd_connect_socket(3) or nbd_connect_command(3), and nbd_aio_connect(3) to an abstract Unix socket, have no URI: the call fails with EINVAL (libnbd's errno). nbd_aio_connect(3) to an IP, Unix or vsock address, and nbd_connect_systemd_socket_activation(3) (a Unix socket), have one. Characters that the URI syntax reserves are percent-encoded, in the export name and in the query values alike (libnbd writes a socket path in the query as it stands). The caller must free the string.`,
 			Errors: []Errno{
@@ -404,7 +427,7 @@ Connections made with nbd_connect_socket(3) or nbd_connect_command(3), and nbd_a
 			Short: "detect if a string could be an NBD URI",
 			Long: `Tell whether the string uri looks like an NBD URI: true if it does, false if not. This lets a program take either a URI or something else, such as a file name, in the same argument, as nbdcopy(1) does.
 
-In libnbd the test is a heuristic. In this library it is the parser that nbd_connect_uri(3) uses: true means the string is a well-formed NBD URI (known scheme, valid authority, escapes and parameters). It does not mean that connecting will work: the handle's policy (nbd_set_uri_allow_transports(3), nbd_set_uri_allow_tls(3)), the lack of TLS support and the server's reachability are not considered. The handle is not changed, and the call is permitted in any state.`,
+In libnbd the test is a heuristic. In this library it is the parser that nbd_connect_uri(3) uses: true means the string is a well-formed NBD URI (known scheme, valid authority, escapes and parameters). It does not mean that connecting will work: the handle's policy (nbd_set_uri_allow_transports(3), nbd_set_uri_allow_tls(3)), whether this build supports TLS, and the server's reachability are not considered. The handle is not changed, and the call is permitted in any state.`,
 			SeeAlso: []string{"connect_uri", "get_uri", "supports_uri"},
 		},
 	})

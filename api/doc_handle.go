@@ -172,14 +172,18 @@ Like nbd_set_request_block_size(3), this is read when the handshake sends NBD_OP
 			Short: "enable or require TLS (authentication and encryption)",
 			Long: `Choose whether the connection uses TLS, which authenticates the server (and optionally the client) and encrypts the traffic:
 
-- LIBNBD_TLS_DISABLE (the default): never ask for TLS.
-- LIBNBD_TLS_ALLOW: ask for TLS, but continue without it if the server does not offer it. This gives no protection against an attacker who can make the request fail.
-- LIBNBD_TLS_REQUIRE: ask for TLS and fail the connection unless it is negotiated.
+- LIBNBD_TLS_DISABLE (the default): never ask for TLS; the connection is plaintext.
+- LIBNBD_TLS_ALLOW: ask for TLS, and go on in plaintext only if the server refuses NBD_OPT_STARTTLS (or cannot be asked: an oldstyle or plain newstyle server). An attacker who can tamper with the connection can force that refusal, so this protects only against passive eavesdropping. nbd_get_tls_negotiated(3) tells which way it went.
+- LIBNBD_TLS_REQUIRE: ask for TLS and never fall back: if the server refuses NBD_OPT_STARTTLS, or speaks the oldstyle or plain newstyle handshake (which have no STARTTLS), the connection fails with ENOTSUP.
 
-The setting must be made before connecting. In libnbd, nbd_connect_uri(3) also sets it from the URI scheme (nbds:// and the like require TLS), subject to nbd_set_uri_allow_tls(3); this library refuses such URIs instead (see there).
+When TLS is asked for, NBD_OPT_STARTTLS is the first option the library sends after the server's greeting, before structured replies, meta contexts or the export are negotiated, so that none of that travels in plaintext. In option mode (nbd_set_opt_mode(3)) this happens before the handle becomes negotiating; nbd_opt_starttls(3) is the manual alternative.
 
-This library is built without TLS: nbd_supports_tls(3) returns false. The setting is stored and reported by nbd_get_tls(3), but LIBNBD_TLS_ALLOW connects in plain text, and with LIBNBD_TLS_REQUIRE every connect call fails with ENOTSUP before it opens anything (the handle stays in the created state).`,
-			SeeAlso: []string{"get_tls", "get_tls_negotiated", "supports_tls", "set_tls_certificates", "set_tls_psk_file", "set_tls_verify_peer", "set_tls_username", "set_uri_allow_tls"},
+Once the server agrees, the library runs the TLS handshake with X.509 certificates (nbd_set_tls_certificates(3), nbd_set_tls_verify_peer(3), nbd_set_tls_hostname(3)) or, when nbd_set_tls_psk_file(3) names a key file, with pre-shared keys. A failed handshake kills the connection: the connect call fails with EACCES when the server's certificate is rejected or the server rejects our credentials, ECONNRESET when the server closes the connection during the handshake, and EPROTO for other TLS failures; the message gives GnuTLS's reason. A missing credential file fails the connection with ENOENT, one that cannot be loaded with EINVAL.
+
+The setting must be made before connecting. nbd_connect_uri(3) sets LIBNBD_TLS_REQUIRE for the nbds schemes (subject to nbd_set_uri_allow_tls(3)), and leaves the setting alone for the plain ones.
+
+In a build without GnuTLS (nbd_supports_tls(3) false) the setting is stored and reported by nbd_get_tls(3), but LIBNBD_TLS_ALLOW connects in plaintext, and with LIBNBD_TLS_REQUIRE every connect call fails with ENOTSUP before it opens anything (the handle stays in the created state).`,
+			SeeAlso: []string{"get_tls", "get_tls_negotiated", "supports_tls", "set_tls_certificates", "set_tls_psk_file", "set_tls_verify_peer", "set_tls_username", "set_tls_hostname", "opt_starttls", "set_uri_allow_tls"},
 		},
 		"get_tls": {
 			Short:   "get the TLS request setting",
@@ -188,17 +192,27 @@ This library is built without TLS: nbd_supports_tls(3) returns false. The settin
 		},
 		"set_tls_certificates": {
 			Short: "set the path to the TLS certificates directory",
-			Long: `Name the directory that holds the X.509 certificates for TLS: the certificate authority that signed the server's certificate, and the client's own certificate and key if the server asks for one. Without this setting, libnbd looks in a default place ("/etc/pki/libnbd" for root, under $HOME for other users) and then falls back to the system's trusted authorities.
+			Long: `Name the directory that holds the X.509 files for TLS (nbd_set_tls(3)). The library reads these files from it, all in PEM format, when the TLS handshake starts:
 
-The string is copied. The setting is stored even though this library is built without TLS (see nbd_supports_tls(3)); it then has no effect on the connection, but nbd_get_uri(3) reports it.`,
+- ca-cert.pem: the certificate authorities that the server's certificate must chain to. Without it, the system's trusted authorities are used.
+- ca-crl.pem (optional): a certificate revocation list.
+- client-cert.pem and client-key.pem (optional): the client's own certificate and its private key, for servers that authenticate clients. A certificate without its key is an error (ENOENT).
+
+Without this setting the library looks for the first existing directory of: /etc/pki/libnbd when running as root; otherwise $HOME/.pki/libnbd, then $HOME/.config/pki/libnbd. If none exists, it trusts the system's authorities and presents no client certificate.
+
+The directory is not used when nbd_set_tls_psk_file(3) is set (pre-shared keys replace certificates). A directory that does not exist, or a file that cannot be loaded, fails the connection (ENOENT, or EINVAL for a file GnuTLS cannot parse) when TLS starts, not in this call.
+
+The string is copied. nbd_get_uri(3) reports it as the tls-certificates parameter. In a build without GnuTLS (see nbd_supports_tls(3)) it is stored but has no effect.`,
 			Errors:  []Errno{{"ENOMEM", "Memory ran out while copying the path."}},
 			SeeAlso: []string{"set_tls", "set_tls_psk_file", "set_tls_verify_peer", "supports_tls"},
 		},
 		"set_tls_verify_peer": {
 			Short: "set whether we verify the identity of the server",
-			Long: `Choose whether TLS with X.509 certificates checks that the server's certificate is signed by a trusted authority and matches the server's host name. The default is true; turning it off removes the protection against an attacker who impersonates the server, and is meant for testing.
+			Long: `Choose whether TLS with X.509 certificates checks the server's certificate. When true (the default), the TLS handshake fails (EACCES) unless the certificate chains to a trusted authority (see nbd_set_tls_certificates(3)) and carries the expected name. The name is the one set by nbd_set_tls_hostname(3), or else the host given to nbd_connect_tcp(3) or in a TCP URI. Connections over a Unix domain socket, vsock, a subprocess or an adopted socket have no host name, so for them only the chain is checked unless nbd_set_tls_hostname(3) names one.
 
-The setting is stored even though this library is built without TLS (see nbd_supports_tls(3)).`,
+When false, any certificate the server presents is accepted: the traffic is still encrypted, but an attacker who impersonates the server goes unnoticed. This is meant for testing.
+
+The setting does not apply to pre-shared keys (nbd_set_tls_psk_file(3)), where knowing the key is what authenticates the server. In a build without GnuTLS (see nbd_supports_tls(3)) it is stored but has no effect.`,
 			SeeAlso: []string{"get_tls_verify_peer", "set_tls", "set_tls_certificates"},
 		},
 		"get_tls_verify_peer": {
@@ -208,25 +222,25 @@ The setting is stored even though this library is built without TLS (see nbd_sup
 		},
 		"set_tls_username": {
 			Short: "set the TLS username",
-			Long: `Set the user name that TLS with pre-shared keys (nbd_set_tls_psk_file(3)) presents to the server. Without this setting, the name of the user running the process is used. nbd_connect_uri(3) also sets it from the user part of the URI.
+			Long: `Set the user name that TLS with pre-shared keys (nbd_set_tls_psk_file(3)) presents to the server; the key of that user is looked up in the PSK file. Without this setting, the USER environment variable is used, or, if it is not set, the login name of the process's effective user. nbd_connect_uri(3) also sets it from the user part of the URI or its tls-username parameter. X.509 certificates do not use it.
 
-The string is copied. The setting is stored even though this library is built without TLS (see nbd_supports_tls(3)).`,
+The string is copied. In a build without GnuTLS (see nbd_supports_tls(3)) it is stored but has no effect.`,
 			Errors:  []Errno{{"ENOMEM", "Memory ran out while copying the name."}},
 			SeeAlso: []string{"get_tls_username", "set_tls_psk_file", "set_tls"},
 		},
 		"get_tls_username": {
 			Short:   "get the current TLS username",
-			Long:    `Return a copy of the user name TLS with pre-shared keys would present: the one set by nbd_set_tls_username(3) or by a URI, otherwise the value of the USER environment variable (the empty string if it is not set). The caller must free the string.`,
+			Long:    `Return a copy of the user name set by nbd_set_tls_username(3) or by a URI, otherwise the value of the USER environment variable (the empty string if it is not set; the TLS handshake then falls back to the login name, which this call does not report). The caller must free the string.`,
 			Errors:  []Errno{{"ENOMEM", "Memory ran out while copying the name."}},
 			SeeAlso: []string{"set_tls_username"},
 		},
 		"set_tls_hostname": {
 			Short: "set the TLS hostname",
-			Long: `Set the host name that TLS checks the server's certificate against, instead of the host name given when connecting (for example to nbd_connect_tcp(3)). This is useful when the connection goes through a proxy, or over a transport without a host name, such as a Unix socket, while the certificate names the real server.
+			Long: `Set the host name that TLS checks the server's certificate against (when nbd_set_tls_verify_peer(3) is true), instead of the host given to nbd_connect_tcp(3) or in a TCP URI. This is useful when the connection goes through a proxy or a tunnel, or over a transport without a host name (a Unix domain socket, vsock, a subprocess or an adopted socket), where otherwise only the certificate chain would be checked. The name is also sent to the server as the TLS server name indication (SNI), unless it is a numeric IP address; without this setting the TCP host is sent that way.
 
-The string is copied. The setting only has an effect when TLS is used (nbd_set_tls(3)); this library stores it although it is built without TLS.
+The string is copied. It only has an effect when TLS is used (nbd_set_tls(3)) with X.509 certificates, and must be set before connecting. nbd_connect_uri(3) also sets it from the tls-hostname parameter.
 
-This call comes from libnbd 1.22. This library is built without TLS, so the name is only stored (and reported by nbd_get_tls_hostname(3)) until TLS lands.`,
+This call comes from libnbd 1.22.`,
 			Errors:  []Errno{{"ENOMEM", "Memory ran out while copying the name."}},
 			SeeAlso: []string{"get_tls_hostname", "set_tls", "set_tls_verify_peer"},
 		},
@@ -240,9 +254,11 @@ This call comes from libnbd 1.22.`,
 		},
 		"set_tls_psk_file": {
 			Short: "set the TLS Pre-Shared Keys (PSK) filename",
-			Long: `Use TLS with pre-shared keys instead of X.509 certificates, reading the keys from the named file. The file holds lines of the form "username:key", the key in hexadecimal, as written by psktool(1); the line of the user name set by nbd_set_tls_username(3) is used.
+			Long: `Use TLS with pre-shared keys (PSK) instead of X.509 certificates, reading the key from the named file. The file holds lines of the form "username:key", the key in hexadecimal, as written by psktool(1). The line used is that of the user name from nbd_set_tls_username(3), or, without it, of $USER, or else of the login name of the process's effective user. When this is set, the certificate settings (nbd_set_tls_certificates(3), nbd_set_tls_verify_peer(3)) are not used.
 
-The string is copied. The setting is stored even though this library is built without TLS (see nbd_supports_tls(3)); it then has no effect on the connection, but nbd_get_uri(3) reports it.`,
+The file is read when the TLS handshake starts, not in this call: a file that cannot be opened, or has no line for the user, fails the connection (with open's errno, such as ENOENT, or with ENOENT for a missing user); a key that is not valid hexadecimal fails it with EINVAL.
+
+The string is copied. nbd_get_uri(3) reports it as the tls-psk-file parameter. In a build without GnuTLS (see nbd_supports_tls(3)) it is stored but has no effect.`,
 			Errors:  []Errno{{"ENOMEM", "Memory ran out while copying the path."}},
 			SeeAlso: []string{"set_tls", "set_tls_username", "set_tls_certificates"},
 		},

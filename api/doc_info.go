@@ -84,10 +84,10 @@ When the server did not report a description, the call fails with ENOTSUP.
 		},
 		"get_tls_negotiated": {
 			Short: "find out if TLS was negotiated on a connection",
-			Long: `Return whether the connection uses TLS. This matters with LIBNBD_TLS_ALLOW (nbd_set_tls(3)), where the connection goes on in plain text when the server does not offer TLS; with LIBNBD_TLS_REQUIRE, a connection without TLS fails instead.
+			Long: `Return whether the connection uses TLS: true once the server has accepted NBD_OPT_STARTTLS and the TLS handshake has completed, false before that and on a connection that never switched to TLS. This matters with LIBNBD_TLS_ALLOW (nbd_set_tls(3)), where the connection goes on in plaintext when the server refuses TLS; with LIBNBD_TLS_REQUIRE, a connection without TLS fails instead, so a connected handle always answers true. In option mode, nbd_opt_starttls(3) can turn it true.
 
-This library is built without TLS, so the answer is always false.`,
-			SeeAlso: []string{"set_tls", "get_tls", "supports_tls"},
+In a build without GnuTLS (nbd_supports_tls(3) false) the answer is always false.`,
+			SeeAlso: []string{"set_tls", "get_tls", "opt_starttls", "supports_tls"},
 		},
 		"get_structured_replies_negotiated": {
 			Short: "see if structured replies are in use",

@@ -26,7 +26,7 @@ func init() {
 	addDocs(map[string]Doc{
 		"set_opt_mode": {
 			Short: "control option mode, for pausing during option negotiation",
-			Long: `Turn option mode on (true) or off (false, the default). In option mode, the connect calls (nbd_connect_uri(3), nbd_connect_unix(3) and the others) stop in the middle of the handshake, once the server's greeting has been received and structured replies negotiated (if nbd_set_request_structured_replies(3) asks for them), and leave the handle in the negotiating state. The program may then send options itself:
+			Long: `Turn option mode on (true) or off (false, the default). In option mode, the connect calls (nbd_connect_uri(3), nbd_connect_unix(3) and the others) stop in the middle of the handshake, once the server's greeting has been received, TLS started (if nbd_set_tls(3) asks for it) and structured replies negotiated (if nbd_set_request_structured_replies(3) asks for them), and leave the handle in the negotiating state. The program may then send options itself:
 
 - nbd_opt_list(3) lists the server's exports;
 - nbd_opt_info(3) asks about an export without selecting it (after nbd_set_export_name(3) names it);
@@ -73,21 +73,32 @@ A server that does not know NBD_OPT_GO (it answers NBD_REP_ERR_UNSUP) is asked a
 		},
 		"opt_starttls": {
 			Short: "request the server to initiate TLS",
-			Long: `In option mode, ask the server to switch the connection to TLS (NBD_OPT_STARTTLS), and run the TLS handshake if it agrees. The call returns true if TLS is now in use, false if the server refused (the connection continues in plain text), and fails only when the connection is lost, for example because the server rejected the client's credentials.
+			Long: `In option mode, ask the server to switch the connection to TLS (NBD_OPT_STARTTLS), and run the TLS handshake if it agrees, with the credentials chosen by nbd_set_tls_certificates(3) or nbd_set_tls_psk_file(3) and the checks of nbd_set_tls_verify_peer(3). The call returns true if the server agreed and the TLS handshake completed (nbd_get_tls_negotiated(3) is then true); false if the server refused, in which case the connection continues in plaintext and the handle stays negotiating; and -1 only when the connection is lost. A failed TLS handshake, for example because the server's certificate is rejected or the server rejects our credentials, loses the connection: the handle is dead.
 
-This is meant for testing servers: asking for TLS when it is already in use is a protocol error, and a server that does not forget options negotiated before TLS (such as structured replies) is a security risk. Programs should use nbd_set_tls(3) with LIBNBD_TLS_REQUIRE, which negotiates TLS before option mode hands over.
+After a successful switch everything learned in plaintext is forgotten, as the NBD protocol requires: structured replies, export information and meta contexts must be negotiated again over the encrypted connection (for example with nbd_opt_structured_reply(3)).
 
-This call comes from libnbd 1.16. This library is built without TLS (nbd_supports_tls(3)), so the call fails with ENOTSUP before sending anything; the handle stays negotiating.`,
-			Errors:  optErrs[3:],
-			SeeAlso: []string{"aio_opt_starttls", "set_tls", "get_tls_negotiated", "supports_tls", "set_opt_mode"},
+This call is meant for testing servers. Asking again on a connection that is already encrypted is a protocol error on the server's side if it agrees: the library then fails with EPROTO and the handle is dead. Programs should rather use nbd_set_tls(3), which sends NBD_OPT_STARTTLS before anything else, before option mode hands over.
+
+This call comes from libnbd 1.16.`,
+			Errors: []Errno{
+				{"EACCES", "The TLS handshake failed because the server's certificate was rejected (untrusted chain, wrong name) or the server rejected our credentials; the handle is dead."},
+				{"ECONNRESET", "The server closed the connection, also during the TLS handshake; the handle is dead."},
+				{"EPROTO", "The server broke the protocol (unencrypted bytes after agreeing, an agreement on a connection already encrypted) or the TLS handshake failed otherwise; the handle is dead."},
+				{"ENOENT", "A credential file (client-key.pem beside client-cert.pem, the PSK file or its line for the user, the certificates directory) is missing; the handle is dead."},
+				{"EINVAL", "Also: a TLS credential file could not be loaded; the handle is dead."},
+				{"ENOTSUP", "This build has no TLS support (built without GnuTLS, see nbd_supports_tls(3)); nothing is sent and the handle stays negotiating."},
+			},
+			SeeAlso: []string{"aio_opt_starttls", "set_tls", "get_tls_negotiated", "set_tls_certificates", "set_tls_psk_file", "supports_tls", "set_opt_mode"},
 		},
 		"aio_opt_starttls": {
 			Short: "request the server to initiate TLS",
-			Long: `In option mode, start asking the server to switch to TLS, as nbd_opt_starttls(3) does, without waiting for the answer. Whether the server agreed is only visible through the completion callback's *error.
+			Long: `In option mode, start asking the server to switch to TLS, as nbd_opt_starttls(3) does, without waiting for the answer. The TLS handshake, if the server agrees, runs as the program drives the connection. The completion callback sees *error 0 when the server agreed and the handshake completed, and the errno of the server's refusal (see below) when it refused; the handle is then negotiating again, in TLS or in plaintext. A failed TLS handshake kills the connection instead (nbd_aio_is_dead(3)), reported by the nbd_poll(3) or notify call that finds it.
 
 ` + optAsync + `
 
-This call comes from libnbd 1.16. Without TLS in this library it fails with ENOTSUP at once, the completion callback is not called, and its .free runs.`,
+` + optErrnos + `
+
+This call comes from libnbd 1.16. In a build without GnuTLS (see nbd_supports_tls(3)) it fails with ENOTSUP at once, the completion callback is not called, and its .free runs.`,
 			SeeAlso: []string{"opt_starttls", "poll"},
 		},
 		"opt_structured_reply": {

@@ -411,12 +411,16 @@ func (h *Handle) ExportDescription() (string, error) {
 // Choose whether the connection uses TLS, which authenticates the server
 // (and optionally the client) and encrypts the traffic:
 //
-//   - TLSDisable (the default): never ask for TLS.
-//   - TLSAllow: ask for TLS, but continue without it if the server does
-//     not offer it. This gives no protection against an attacker who can
-//     make the request fail.
-//   - TLSRequire: ask for TLS and fail the connection unless it is
-//     negotiated.
+//   - TLSDisable (the default): never ask for TLS; the connection is
+//     plaintext.
+//   - TLSAllow: ask for TLS, and go on in plaintext only if the server
+//     refuses NBD_OPT_STARTTLS (or cannot be asked: an oldstyle or plain
+//     newstyle server). An attacker who can tamper with the connection can
+//     force that refusal, so this protects only against passive
+//     eavesdropping. [Handle.TLSNegotiated] tells which way it went.
+//   - TLSRequire: ask for TLS and never fall back: if the server refuses
+//     NBD_OPT_STARTTLS, or speaks the oldstyle or plain newstyle handshake
+//     (which have no STARTTLS), the connection fails with ENOTSUP.
 //
 // See nbd_set_tls(3).
 func (h *Handle) SetTLS(tls TLSMode) error {
@@ -450,10 +454,13 @@ func (h *Handle) TLS() TLSMode {
 
 // TLSNegotiated finds out if TLS was negotiated on a connection.
 //
-// Return whether the connection uses TLS. This matters with TLSAllow
-// ([Handle.SetTLS]), where the connection goes on in plain text when the
-// server does not offer TLS; with TLSRequire, a connection without TLS fails
-// instead.
+// Return whether the connection uses TLS: true once the server has accepted
+// NBD_OPT_STARTTLS and the TLS handshake has completed, false before that
+// and on a connection that never switched to TLS. This matters with TLSAllow
+// ([Handle.SetTLS]), where the connection goes on in plaintext when the
+// server refuses TLS; with TLSRequire, a connection without TLS fails
+// instead, so a connected handle always answers true. In option mode,
+// nbd_opt_starttls(3) can turn it true.
 //
 // See nbd_get_tls_negotiated(3).
 func (h *Handle) TLSNegotiated() (bool, error) {
@@ -473,12 +480,17 @@ func (h *Handle) TLSNegotiated() (bool, error) {
 
 // SetTLSCertificates sets the path to the TLS certificates directory.
 //
-// Name the directory that holds the X.509 certificates for TLS: the
-// certificate authority that signed the server's certificate, and the
-// client's own certificate and key if the server asks for one. Without this
-// setting, libnbd looks in a default place ("/etc/pki/libnbd" for root,
-// under $HOME for other users) and then falls back to the system's trusted
-// authorities.
+// Name the directory that holds the X.509 files for TLS ([Handle.SetTLS]).
+// The library reads these files from it, all in PEM format, when the TLS
+// handshake starts:
+//
+//   - ca-cert.pem: the certificate authorities that the server's
+//     certificate must chain to. Without it, the system's trusted
+//     authorities are used.
+//   - ca-crl.pem (optional): a certificate revocation list.
+//   - client-cert.pem and client-key.pem (optional): the client's own
+//     certificate and its private key, for servers that authenticate
+//     clients. A certificate without its key is an error (ENOENT).
 //
 // See nbd_set_tls_certificates(3).
 func (h *Handle) SetTLSCertificates(dir string) error {
@@ -499,10 +511,14 @@ func (h *Handle) SetTLSCertificates(dir string) error {
 
 // SetTLSVerifyPeer sets whether we verify the identity of the server.
 //
-// Choose whether TLS with X.509 certificates checks that the server's
-// certificate is signed by a trusted authority and matches the server's host
-// name. The default is true; turning it off removes the protection against
-// an attacker who impersonates the server, and is meant for testing.
+// Choose whether TLS with X.509 certificates checks the server's
+// certificate. When true (the default), the TLS handshake fails (EACCES)
+// unless the certificate chains to a trusted authority (see
+// [Handle.SetTLSCertificates]) and carries the expected name. The name is
+// the one set by [Handle.SetTLSHostname], or else the host given to
+// [Handle.ConnectTCP] or in a TCP URI. Connections over a Unix domain
+// socket, vsock, a subprocess or an adopted socket have no host name, so for
+// them only the chain is checked unless [Handle.SetTLSHostname] names one.
 //
 // See nbd_set_tls_verify_peer(3).
 func (h *Handle) SetTLSVerifyPeer(verify bool) error {
@@ -537,9 +553,11 @@ func (h *Handle) TLSVerifyPeer() bool {
 // SetTLSUsername sets the TLS username.
 //
 // Set the user name that TLS with pre-shared keys ([Handle.SetTLSPSKFile])
-// presents to the server. Without this setting, the name of the user running
-// the process is used. [Handle.ConnectURI] also sets it from the user part
-// of the URI.
+// presents to the server; the key of that user is looked up in the PSK file.
+// Without this setting, the USER environment variable is used, or, if it is
+// not set, the login name of the process's effective user.
+// [Handle.ConnectURI] also sets it from the user part of the URI or its
+// tls-username parameter. X.509 certificates do not use it.
 //
 // See nbd_set_tls_username(3).
 func (h *Handle) SetTLSUsername(username string) error {
@@ -560,9 +578,10 @@ func (h *Handle) SetTLSUsername(username string) error {
 
 // TLSUsername gets the current TLS username.
 //
-// Return a copy of the user name TLS with pre-shared keys would present: the
-// one set by [Handle.SetTLSUsername] or by a URI, otherwise the value of the
-// USER environment variable (the empty string if it is not set).
+// Return a copy of the user name set by [Handle.SetTLSUsername] or by a URI,
+// otherwise the value of the USER environment variable (the empty string if
+// it is not set; the TLS handshake then falls back to the login name, which
+// this call does not report).
 //
 // See nbd_get_tls_username(3).
 func (h *Handle) TLSUsername() (string, error) {
@@ -583,11 +602,14 @@ func (h *Handle) TLSUsername() (string, error) {
 
 // SetTLSHostname sets the TLS hostname.
 //
-// Set the host name that TLS checks the server's certificate against,
-// instead of the host name given when connecting (for example to
-// [Handle.ConnectTCP]). This is useful when the connection goes through a
-// proxy, or over a transport without a host name, such as a Unix socket,
-// while the certificate names the real server.
+// Set the host name that TLS checks the server's certificate against (when
+// [Handle.SetTLSVerifyPeer] is true), instead of the host given to
+// [Handle.ConnectTCP] or in a TCP URI. This is useful when the connection
+// goes through a proxy or a tunnel, or over a transport without a host name
+// (a Unix domain socket, vsock, a subprocess or an adopted socket), where
+// otherwise only the certificate chain would be checked. The name is also
+// sent to the server as the TLS server name indication (SNI), unless it is a
+// numeric IP address; without this setting the TCP host is sent that way.
 //
 // Built with -tags libnbd_system against a libnbd older than 1.22, it fails
 // with ENOTSUP. See nbd_set_tls_hostname(3).
@@ -632,10 +654,13 @@ func (h *Handle) TLSHostname() (string, error) {
 
 // SetTLSPSKFile sets the TLS Pre-Shared Keys (PSK) filename.
 //
-// Use TLS with pre-shared keys instead of X.509 certificates, reading the
-// keys from the named file. The file holds lines of the form "username:key",
-// the key in hexadecimal, as written by psktool(1); the line of the user
-// name set by [Handle.SetTLSUsername] is used.
+// Use TLS with pre-shared keys (PSK) instead of X.509 certificates, reading
+// the key from the named file. The file holds lines of the form
+// "username:key", the key in hexadecimal, as written by psktool(1). The line
+// used is that of the user name from [Handle.SetTLSUsername], or, without
+// it, of $USER, or else of the login name of the process's effective user.
+// When this is set, the certificate settings ([Handle.SetTLSCertificates],
+// [Handle.SetTLSVerifyPeer]) are not used.
 //
 // See nbd_set_tls_psk_file(3).
 func (h *Handle) SetTLSPSKFile(filename string) error {
@@ -965,9 +990,10 @@ func (h *Handle) StrictMode() StrictMode {
 // Turn option mode on (true) or off (false, the default). In option mode,
 // the connect calls ([Handle.ConnectURI], [Handle.ConnectUnix] and the
 // others) stop in the middle of the handshake, once the server's greeting
-// has been received and structured replies negotiated (if
-// [Handle.SetRequestStructuredReplies] asks for them), and leave the handle
-// in the negotiating state. The program may then send options itself:
+// has been received, TLS started (if [Handle.SetTLS] asks for it) and
+// structured replies negotiated (if [Handle.SetRequestStructuredReplies]
+// asks for them), and leave the handle in the negotiating state. The program
+// may then send options itself:
 //
 //   - [Handle.OptList] lists the server's exports;
 //   - [Handle.OptInfo] asks about an export without selecting it (after
@@ -1128,8 +1154,8 @@ func (h *Handle) SetURIAllowTransports(mask AllowTransport) error {
 // Limit the TLS choices that [Handle.ConnectURI] and [Handle.AioConnectURI]
 // accept: with TLSDisable, a URI that asks for TLS (an nbds scheme) fails
 // with EPERM; with TLSRequire, a URI without TLS fails with EPERM; TLSAllow,
-// the default, accepts both. This only judges the URI; the handle's own TLS
-// setting is [Handle.SetTLS].
+// the default, accepts both. This only judges the URI; an allowed nbds URI
+// then sets the handle's own TLS setting ([Handle.SetTLS]) to TLSRequire.
 //
 // See nbd_set_uri_allow_tls(3).
 func (h *Handle) SetURIAllowTLS(tls TLSMode) error {
@@ -1811,10 +1837,13 @@ func (h *Handle) SubprocessPID() (int64, error) {
 
 // SupportsTLS returns true if libnbd was compiled with support for TLS.
 //
-// Return whether the library can use TLS. This library is built without TLS
-// and returns false: the TLS settings ([Handle.SetTLS] and the others) are
-// accepted and stored, but requiring TLS makes the connect calls fail with
-// ENOTSUP, and nbds URIs are refused.
+// Return whether the library can use TLS. This library implements TLS with
+// GnuTLS and returns true. Only a build without GnuTLS returns false (for
+// example the Go package compiled without its gnutls build tag); in such a
+// build the TLS settings ([Handle.SetTLS] and the others) are still accepted
+// and stored, but TLSAllow connects in plaintext, TLSRequire and nbds URIs
+// make the connect calls fail with ENOTSUP, and nbd_opt_starttls(3) fails
+// with ENOTSUP.
 //
 // On a closed Handle it returns the zero value. See nbd_supports_tls(3).
 func (h *Handle) SupportsTLS() bool {
@@ -1873,10 +1902,12 @@ func (h *Handle) SupportsURI() bool {
 // Build an NBD URI that names the connection of the handle, so that it could
 // be reached again with [Handle.ConnectURI]: the transport and address given
 // to the connect call (TCP host and port, Unix socket path, or vsock CID and
-// port), the export name, and the TLS settings (user name, tls-certificates
-// and tls-psk-file, and tls-verify-peer=false when verification is off).
-// This is best effort: the URI is not guaranteed to work, and it carries
-// nothing the URI format cannot express.
+// port), the export name, and the TLS settings (an nbds scheme when
+// [Handle.SetTLS] is TLSRequire, the user name if a URI gave it,
+// tls-certificates and tls-psk-file, and tls-verify-peer=false when
+// verification is off; tls-hostname is not included). This is best effort:
+// the URI is not guaranteed to work, and it carries nothing the URI format
+// cannot express.
 //
 // See nbd_get_uri(3).
 func (h *Handle) URI() (string, error) {

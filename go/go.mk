@@ -20,6 +20,9 @@ check-go: go-generate
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	GOEXPERIMENT=cgocheck2 $(GO) test -count=1 ./...
+	@# TLS in the embedded core needs the gnutls build tag (and GnuTLS).
+	$(GO) vet -tags gnutls ./go/
+	$(GO) test -tags gnutls -race -count=1 -run 'TLS' ./go/
 	@# Without cgo the build must stop with a message that says why.
 	@CGO_ENABLED=0 $(GO) build ./go/ 2>&1 | grep -q nbd_package_needs_cgo || \
 	  { echo "check-go: CGO_ENABLED=0 build does not explain that cgo is needed"; exit 1; }

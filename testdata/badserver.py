@@ -404,8 +404,14 @@ class Server:
             elif opt in (OPT_INFO, OPT_GO):
                 if self.handle_info_go(opt, data):
                     return True
+            elif opt == OPT_STARTTLS:
+                self.handle_starttls(data)
             else:
                 self.opt_reply(opt, REP_ERR_UNSUP)
+
+    def handle_starttls(self, data):
+        # The baseline has no TLS (the TLS scenarios below fake its start).
+        self.opt_reply(OPT_STARTTLS, REP_ERR_UNSUP)
 
     def handle_list(self, data):
         if data:
@@ -1383,6 +1389,53 @@ class GoErrPolicy(Server):
     def handle_info_go(self, opt, data):
         self.opt_reply(opt, REP_ERR_POLICY, b"not allowed")
         return False
+
+
+# TLS: the server accepts STARTTLS and then misbehaves where the TLS
+# handshake should be.  (A real TLS server is nbdkit, in test_tls.c.)
+
+@scenario("starttls-ack-then-close")
+class StarttlsAckThenClose(Server):
+    description = ("STARTTLS acknowledged, then the connection is closed "
+                   "before the TLS handshake")
+
+    def handle_starttls(self, data):
+        self.opt_reply(OPT_STARTTLS, REP_ACK)
+        self.close_now("closing instead of the TLS handshake")
+
+
+@scenario("starttls-ack-plaintext")
+class StarttlsAckPlaintext(Server):
+    description = ("STARTTLS acknowledged, followed at once by unencrypted "
+                   "bytes (an option reply) that must not be trusted")
+
+    def handle_starttls(self, data):
+        self.send(enc_opt_reply(OPT_STARTTLS, REP_ACK) +
+                  enc_opt_reply(OPT_STRUCTURED_REPLY, REP_ACK))
+        time.sleep(2)
+        self.close_now("done")
+
+
+@scenario("starttls-ack-garbage")
+class StarttlsAckGarbage(Server):
+    description = ("STARTTLS acknowledged, then the client's ClientHello is "
+                   "answered with bytes that are not TLS")
+
+    def handle_starttls(self, data):
+        self.opt_reply(OPT_STARTTLS, REP_ACK)
+        self.conn.recv(5)
+        self.send(b"this is not a TLS record\r\n" * 4)
+        time.sleep(2)
+        self.close_now("done")
+
+
+@scenario("starttls-refused")
+class StarttlsRefused(Server):
+    description = ("STARTTLS refused with ERR_POLICY (a client that requires "
+                   "TLS must give up; one that merely allows it goes on)")
+
+    def handle_starttls(self, data):
+        self.opt_reply(OPT_STARTTLS, REP_ERR_POLICY, b"no TLS here")
 
 
 # ---------------------------------------------------------------------------

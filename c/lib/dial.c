@@ -34,11 +34,12 @@ set_nonblock_cloexec (int fd)
   return 0;
 }
 
-/* TLS is not built in: refuse up front rather than talk in clear text. */
+/* A build without GnuTLS refuses up front rather than talk in clear
+ * text when TLS is required. */
 int
 nbd_internal_refuse_tls_required (struct nbd_handle *h)
 {
-  if (h->tls == LIBNBD_TLS_REQUIRE) {
+  if (h->tls == LIBNBD_TLS_REQUIRE && !nbd_internal_tls_available ()) {
     set_error (ENOTSUP, "TLS was required but this build of libnbd does not support TLS");
     return -1;
   }

@@ -96,6 +96,7 @@ nbd_close (struct nbd_handle *h)
 
   if (h->fd >= 0)
     h->transport->close (h, h->fd);
+  nbd_internal_tls_free (h);    /* a session whose handshake never finished */
   if (h->wake_fd >= 0)
     close (h->wake_fd);
   nbd_internal_reap_child (h);
@@ -268,7 +269,7 @@ nbd_unlocked_get_strict_mode (struct nbd_handle *h)
   return h->strict;
 }
 
-/* ---- TLS settings (TLS itself is not implemented yet) ---------------------- */
+/* ---- TLS settings (tls.c uses them when STARTTLS succeeds) ----------------- */
 int
 nbd_unlocked_set_tls (struct nbd_handle *h, int tls)
 {
@@ -285,7 +286,7 @@ nbd_unlocked_get_tls (struct nbd_handle *h)
 int
 nbd_unlocked_get_tls_negotiated (struct nbd_handle *h)
 {
-  return 0;
+  return h->tls_negotiated;
 }
 
 int
@@ -330,7 +331,7 @@ nbd_unlocked_get_tls_username (struct nbd_handle *h)
 int
 nbd_unlocked_supports_tls (struct nbd_handle *h)
 {
-  return 0;
+  return nbd_internal_tls_available ();
 }
 
 int

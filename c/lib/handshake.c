@@ -218,6 +218,12 @@ start_export_sequence (struct nbd_handle *h, uint32_t final)
 static void
 next_auto_option (struct nbd_handle *h)
 {
+  /* TLS first, so that nothing else is negotiated in plaintext. */
+  if (h->tls != LIBNBD_TLS_DISABLE && !h->tls_tried && nbd_internal_tls_available ()) {
+    h->tls_tried = true;
+    nbd_internal_queue_option (h, NBD_OPT_STARTTLS, NULL, 0);
+    return;
+  }
   if (h->request_sr) {
     nbd_internal_queue_option (h, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
     return;
@@ -267,6 +273,34 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
 
   h->opt_current = 0;
   switch (opt) {
+  case NBD_OPT_STARTTLS:
+    if (err == 0) {
+      if (h->tls_negotiated) {
+        nbd_internal_parse_fail (h, EPROTO, "server accepted NBD_OPT_STARTTLS on a "
+                                 "connection that is already encrypted");
+        return;
+      }
+      /* The socket layer runs the TLS handshake, then calls
+       * nbd_internal_handshake_tls_done. */
+      nbd_internal_set_state (h, ST_HS_TLS);
+      return;
+    }
+    if (h->opt_user) {
+      /* nbd_opt_starttls: a refusal is the answer false. */
+      nbd_internal_set_state (h, ST_NEGOTIATING);
+      finish_user_option (h, err, msg);
+      return;
+    }
+    if (h->tls == LIBNBD_TLS_REQUIRE) {
+      /* Never a silent downgrade. */
+      nbd_internal_parse_fail (h, ENOTSUP, "TLS is required, but the server refused "
+                               "NBD_OPT_STARTTLS: %s", msg);
+      return;
+    }
+    debug (h, "server refused TLS; going on without it (LIBNBD_TLS_ALLOW)");
+    next_auto_option (h);
+    return;
+
   case NBD_OPT_STRUCTURED_REPLY:
     h->sr_negotiated = err == 0;
     if (h->opt_user) {
@@ -573,6 +607,11 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
   case ST_HS_OLDSTYLE: {
     uint32_t flags;
     if (n < NBD_OLDSTYLE_REST_SIZE) return 0;
+    if (h->tls == LIBNBD_TLS_REQUIRE) {
+      nbd_internal_parse_fail (h, ENOTSUP, "TLS is required, but the server speaks the "
+                               "oldstyle protocol (which has no TLS)");
+      return -1;
+    }
     h->protocol = "oldstyle";
     h->size = be64_get (p);
     flags = be32_get (p + 8);
@@ -608,6 +647,11 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
     if (cflags & NBD_FLAG_C_FIXED_NEWSTYLE) {
       h->protocol = "newstyle-fixed";
       next_auto_option (h);
+    }
+    else if (h->tls == LIBNBD_TLS_REQUIRE) {
+      nbd_internal_parse_fail (h, ENOTSUP, "TLS is required, but the server does not "
+                               "speak fixed newstyle negotiation (so it cannot start TLS)");
+      return -1;
     }
     else {
       /* Plain newstyle only knows NBD_OPT_EXPORT_NAME. */
@@ -674,6 +718,22 @@ nbd_internal_handshake_consume (struct nbd_handle *h, const uint8_t *p, size_t n
   }
 }
 
+void
+nbd_internal_handshake_tls_done (struct nbd_handle *h)
+{
+  h->tls_negotiated = true;
+  /* Nothing agreed or learned in plaintext is trusted once encrypted
+   * (the NBD protocol's STARTTLS rule): it is negotiated again. */
+  h->sr_negotiated = false;
+  nbd_internal_forget_export (h);
+  if (h->opt_user) {
+    nbd_internal_set_state (h, ST_NEGOTIATING);
+    finish_user_option (h, 0, NULL);
+    return;
+  }
+  next_auto_option (h);
+}
+
 /* ---- user option calls (opt mode) ------------------------------------------ */
 int
 nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt)
@@ -701,6 +761,7 @@ nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt)
     break;
   case NBD_OPT_ABORT:
   case NBD_OPT_STRUCTURED_REPLY:
+  case NBD_OPT_STARTTLS:
     nbd_internal_queue_option (h, opt, NULL, 0);
     break;
   }

@@ -59,6 +59,7 @@ enum nbd_state {
   ST_HS_GFLAGS,         /* awaiting newstyle handshake flags */
   ST_HS_OPT_REPLY,      /* option sent, awaiting (more) option replies */
   ST_HS_EXPORT_NAME,    /* NBD_OPT_EXPORT_NAME sent, awaiting its reply */
+  ST_HS_TLS,            /* STARTTLS accepted: the TLS handshake is running */
   ST_NEGOTIATING,       /* opt mode: idle, waiting for an nbd_opt_* call */
   ST_TRANSMISSION,      /* connected: commands may be issued */
   ST_CLOSED,            /* orderly shutdown finished */
@@ -80,6 +81,9 @@ struct nbd_transport {
   /* True when bytes are buffered above the kernel (so poll() would not
    * report them); always false for the plain socket. */
   bool (*pending) (struct nbd_handle *h);
+  /* recv returns at most one record: a short read does not mean the
+   * kernel is empty, so readers go on until EAGAIN. */
+  bool records;
 };
 
 /* ---- commands ---------------------------------------------------------- */
@@ -136,6 +140,9 @@ struct nbd_handle {
   int tls;
   char *tls_certificates, *tls_username, *tls_psk_file, *tls_hostname;
   bool tls_verify_peer;
+  struct nbd_tls *tls_state;  /* the TLS session (tls.c), or NULL */
+  bool tls_negotiated;        /* the connection is encrypted */
+  bool tls_tried;             /* the automatic STARTTLS was sent */
   bool request_sr;
   bool request_block_size;
   bool full_info;
@@ -259,7 +266,8 @@ struct waiter {
  * layers above it in this list (check-layers enforces this from the
  * objects' symbols; api.c, generated, is the top):
  *   0 errors.c, uri.c        messages, tracing; the URI parser
- *   1 transport.c, cmds.c    the byte pipe; command records and queues
+ *   1 transport.c, tls.c,    the byte pipe (plain and TLS); command
+ *     cmds.c                 records and queues
  *   2 states.c               the one writer of h->state
  *   3 handshake.c, reply.c   parsers: consume bytes, record fatal errors
  *   4 dial.c                 connecting sockets
@@ -292,6 +300,22 @@ extern const char *nbd_internal_printable_list (char **list);
 extern const struct nbd_transport nbd_internal_plain_transport;
 /* One buffer through h->transport's sendmsg. */
 extern ssize_t nbd_internal_send (struct nbd_handle *h, const void *buf, size_t len);
+
+/* ---- tls.c (the same layer as transport.c) ------------------------------
+ * On failure these return -1 with errno set and leave a message for
+ * nbd_internal_tls_error; they never change the handle's state. */
+extern const struct nbd_transport nbd_internal_tls_transport;
+extern bool nbd_internal_tls_available (void);
+/* Loads the credentials the settings name and creates a client session
+ * on h->fd; HOSTNAME (or NULL) is sent as SNI and checked against the
+ * server's certificate. */
+extern int nbd_internal_tls_start (struct nbd_handle *h, const char *hostname);
+/* Runs the handshake as far as the socket allows: 1 done, 0 call again
+ * when nbd_internal_tls_direction is ready, -1 failed. */
+extern int nbd_internal_tls_handshake (struct nbd_handle *h);
+extern unsigned nbd_internal_tls_direction (struct nbd_handle *h);
+extern const char *nbd_internal_tls_error (struct nbd_handle *h);
+extern void nbd_internal_tls_free (struct nbd_handle *h);
 
 /* ---- cmds.c ------------------------------------------------------------- */
 extern struct command *nbd_internal_cmd_alloc (struct nbd_handle *h);
@@ -336,6 +360,9 @@ extern ssize_t nbd_internal_handshake_consume (struct nbd_handle *h, const uint8
 extern int nbd_internal_queue_option (struct nbd_handle *h, uint32_t opt,
                                       const void *data, size_t len);
 extern int nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt);
+/* The TLS handshake after STARTTLS finished: forget what plaintext
+ * negotiation learned and go on with the next option. */
+extern void nbd_internal_handshake_tls_done (struct nbd_handle *h);
 extern void nbd_internal_reset_info (struct nbd_handle *h);
 /* Forgets the export's details and its meta contexts (the export name
  * changed in option mode). */

@@ -221,26 +221,43 @@ nbd_unlocked_aio_opt_structured_reply (struct nbd_handle *h, nbd_completion_call
   return opt_call (h, NBD_OPT_STRUCTURED_REPLY, false, completion, NULL, NULL);
 }
 
-/* libnbd 1.16 and 1.18: STARTTLS and extended headers by hand.  Neither
- * is supported by this library yet, so both fail before anything is sent
- * (the handle stays negotiating). */
+/* libnbd 1.16: STARTTLS by hand in option mode.  The result is whether
+ * the server agreed and the TLS handshake succeeded; a refusal is the
+ * answer false (the completion callback of the aio form sees the
+ * server's error); a failed TLS handshake kills the connection. */
 static int
-refuse_option (const char *what)
+refuse_without_tls (void)
 {
-  set_error (ENOTSUP, "%s is not supported by this library yet", what);
+  set_error (ENOTSUP, "this build of libnbd has no TLS support (built without GnuTLS)");
   return -1;
 }
 
 int
 nbd_unlocked_opt_starttls (struct nbd_handle *h)
 {
-  return refuse_option ("TLS");
+  if (!nbd_internal_tls_available ())
+    return refuse_without_tls ();
+  if (opt_call (h, NBD_OPT_STARTTLS, true, NULL, NULL, NULL) == 0)
+    return 1;
+  return h->state == ST_NEGOTIATING && h->opt_err ? 0 : -1;
 }
 
 int
 nbd_unlocked_aio_opt_starttls (struct nbd_handle *h, nbd_completion_callback *completion)
 {
-  return refuse_option ("TLS");
+  if (!nbd_internal_tls_available ())
+    return refuse_without_tls ();
+  return opt_call (h, NBD_OPT_STARTTLS, false, completion, NULL, NULL);
+}
+
+/* libnbd 1.18: extended headers by hand.  Not supported by this library
+ * yet, so it fails before anything is sent (the handle stays
+ * negotiating). */
+static int
+refuse_option (const char *what)
+{
+  set_error (ENOTSUP, "%s is not supported by this library yet", what);
+  return -1;
 }
 
 int

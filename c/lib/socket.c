@@ -53,6 +53,65 @@ nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n)
   return used;
 }
 
+/* Why the transport failed: GnuTLS's reason for a TLS connection (the
+ * errno alone would hide it), else the system's. */
+static void
+transport_failed (struct nbd_handle *h, int err, const char *what)
+{
+  if (h->tls_state && err != EPIPE)
+    set_dead (h, err, "%s: %s", what, nbd_internal_tls_error (h));
+  else
+    set_dead (h, err, "%s: %s", what, strerror (err));
+}
+
+/* The name the server's certificate must carry: nbd_set_tls_hostname's,
+ * else the host we connected to over TCP; none for Unix sockets, vsock
+ * and adopted sockets (then only the certificate chain is checked). */
+static const char *
+tls_hostname (const struct nbd_handle *h)
+{
+  if (h->tls_hostname)
+    return h->tls_hostname;
+  if (h->uri_parts && h->uri_parts->transport == NBD_URI_TCP)
+    return h->uri_parts->host;
+  return NULL;
+}
+
+/* STARTTLS was accepted: runs the TLS handshake as far as the socket
+ * allows.  Once it completes, the connection's bytes go through the TLS
+ * transport and negotiation goes on with the next option. */
+static int
+tls_progress (struct nbd_handle *h)
+{
+  int r;
+
+  if (h->tls_state == NULL) {
+    /* Nothing the server sent after its acknowledgement can be trusted:
+     * it must wait for our ClientHello. */
+    if (h->rstart != h->rend) {
+      set_dead (h, EPROTO, "server sent %zu unencrypted bytes after accepting NBD_OPT_STARTTLS",
+                h->rend - h->rstart);
+      return -1;
+    }
+    if (nbd_internal_tls_start (h, tls_hostname (h)) == -1) {
+      set_dead (h, errno, "%s", nbd_internal_tls_error (h));
+      return -1;
+    }
+  }
+  r = nbd_internal_tls_handshake (h);
+  if (r == -1) {
+    set_dead (h, errno, "%s", nbd_internal_tls_error (h));
+    return -1;
+  }
+  if (r == 0)
+    return 0;
+  h->transport = &nbd_internal_tls_transport;
+  nbd_internal_handshake_tls_done (h);
+  if (h->parse_errno && nbd_internal_apply_parse_result (h) == -1)
+    return -1;
+  return nbd_internal_flush (h);
+}
+
 /* A send failed because the peer is gone.  Whatever the server sent before
  * closing explains the failure better than EPIPE does (a partial reply, an
  * orderly close), so read it first; EPIPE only if that leaves us alive. */
@@ -65,7 +124,7 @@ send_failed (struct nbd_handle *h, int err)
     h->draining = false;
   }
   if (h->state != ST_DEAD && h->state != ST_CLOSED)
-    set_dead (h, err, "send: %s", strerror (err));
+    transport_failed (h, err, "send");
 }
 
 static void
@@ -103,6 +162,8 @@ nbd_internal_on_readable (struct nbd_handle *h)
     if (!nbd_internal_is_handshaking (h) && h->state != ST_TRANSMISSION &&
         h->state != ST_NEGOTIATING)
       return 0;
+    if (h->state == ST_HS_TLS)
+      return tls_progress (h);
 
     if (h->rstart == h->rend)
       h->rstart = h->rend = 0;
@@ -151,7 +212,15 @@ nbd_internal_on_readable (struct nbd_handle *h)
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-      set_dead (h, errno, "recv: %s", strerror (errno));
+      /* After NBD_CMD_DISC with no reply due, a reset is how some servers
+       * end (qemu-nbd closing with our TLS close_notify unread): the
+       * same orderly end as EOF. */
+      if (errno == ECONNRESET && h->state == ST_TRANSMISSION && h->disc_sent &&
+          h->nr_inflight == 0 && nbd_internal_between_replies (h)) {
+        on_eof (h);
+        return h->state == ST_CLOSED ? 0 : -1;
+      }
+      transport_failed (h, errno, "recv");
       return -1;
     }
     h->bytes_received += n;
@@ -159,11 +228,13 @@ nbd_internal_on_readable (struct nbd_handle *h)
       ssize_t used = nbd_internal_feed (h, h->rbuf + h->rstart, h->rend - h->rstart);
       if (used < 0) return -1;
       h->rstart += used;
+      if (h->state == ST_HS_TLS)
+        return tls_progress (h);
       /* The handshake may have queued an answer: send it without waiting
        * for another trip through the event loop. */
       if (h->woff < h->wlen && !h->draining && nbd_internal_flush (h) == -1) return -1;
     }
-    if ((size_t) n < want && !h->draining)
+    if ((size_t) n < want && !h->draining && !h->transport->records)
       break;                  /* the kernel had no more for us */
   }
   /* Requests deferred while replies were due go out now (unless nbd_poll
@@ -295,5 +366,7 @@ nbd_internal_on_writable (struct nbd_handle *h)
   if (h->state == ST_CONNECTING) {
     return nbd_internal_connect_progress (h);
   }
+  if (h->state == ST_HS_TLS)
+    return tls_progress (h);
   return nbd_internal_flush (h);
 }

@@ -19,6 +19,7 @@ nbd_internal_state_name (enum nbd_state st)
   case ST_HS_GFLAGS: return "NEWSTYLE.RECV_GFLAGS";
   case ST_HS_OPT_REPLY: return "NEWSTYLE.OPT.RECV_REPLY";
   case ST_HS_EXPORT_NAME: return "NEWSTYLE.OPT_EXPORT_NAME.RECV_REPLY";
+  case ST_HS_TLS: return "NEWSTYLE.OPT_STARTTLS.TLS_HANDSHAKE";
   case ST_NEGOTIATING: return "NEGOTIATING";
   case ST_TRANSMISSION: return "READY";
   case ST_CLOSED: return "CLOSED";
@@ -32,7 +33,7 @@ nbd_internal_is_handshaking (const struct nbd_handle *h)
 {
   switch (h->state) {
   case ST_HS_MAGIC: case ST_HS_OLDSTYLE: case ST_HS_GFLAGS:
-  case ST_HS_OPT_REPLY: case ST_HS_EXPORT_NAME:
+  case ST_HS_OPT_REPLY: case ST_HS_EXPORT_NAME: case ST_HS_TLS:
     return true;
   default:
     return false;
@@ -69,6 +70,7 @@ static const unsigned public_state[] = {
   [ST_HS_GFLAGS] = NBD_STATE_CONNECTING,
   [ST_HS_OPT_REPLY] = NBD_STATE_CONNECTING,
   [ST_HS_EXPORT_NAME] = NBD_STATE_CONNECTING,
+  [ST_HS_TLS] = NBD_STATE_CONNECTING,
   [ST_NEGOTIATING] = NBD_STATE_NEGOTIATING,
   [ST_TRANSMISSION] = NBD_STATE_CONNECTED,
   [ST_CLOSED] = NBD_STATE_CLOSED,
@@ -105,8 +107,10 @@ static const unsigned next_states[] = {
   /* Option mode without structured replies: straight to negotiating. */
   [ST_HS_GFLAGS] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME) | B(ST_NEGOTIATING),
   [ST_HS_OPT_REPLY] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME) | B(ST_NEGOTIATING) |
-                      B(ST_TRANSMISSION) | B(ST_CLOSED),
+                      B(ST_TRANSMISSION) | B(ST_CLOSED) | B(ST_HS_TLS),
   [ST_HS_EXPORT_NAME] = B(ST_TRANSMISSION),
+  /* After the TLS handshake: the next option, or option mode. */
+  [ST_HS_TLS] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME) | B(ST_NEGOTIATING),
   [ST_NEGOTIATING] = B(ST_HS_OPT_REPLY) | B(ST_HS_EXPORT_NAME) | B(ST_CLOSED),
   [ST_TRANSMISSION] = B(ST_CLOSED),
   [ST_CLOSED] = 0,
@@ -212,6 +216,10 @@ nbd_internal_close_socket (struct nbd_handle *h)
   else
     h->transport->close (h, h->fd);
   h->fd = -1;
+  /* Nothing more crosses this connection: a deferred close is of the
+   * bare fd, and a TLS session (if any) goes now. */
+  nbd_internal_tls_free (h);
+  h->transport = &nbd_internal_plain_transport;
 }
 
 unsigned
@@ -223,6 +231,8 @@ nbd_internal_direction (struct nbd_handle *h)
   case ST_HS_MAGIC: case ST_HS_OLDSTYLE: case ST_HS_GFLAGS:
   case ST_HS_OPT_REPLY: case ST_HS_EXPORT_NAME:
     return h->woff < h->wlen ? LIBNBD_AIO_DIRECTION_WRITE : LIBNBD_AIO_DIRECTION_READ;
+  case ST_HS_TLS:
+    return nbd_internal_tls_direction (h);
   case ST_TRANSMISSION:
     return LIBNBD_AIO_DIRECTION_READ | (h->sendq_head ? LIBNBD_AIO_DIRECTION_WRITE : 0);
   default:
@@ -265,6 +275,7 @@ nbd_unlocked_connection_state (struct nbd_handle *h)
   case ST_HS_GFLAGS: return "NEWSTYLE.RECV_GFLAGS: receiving the newstyle handshake flags";
   case ST_HS_OPT_REPLY: return "NEWSTYLE.OPT.RECV_REPLY: negotiating an option";
   case ST_HS_EXPORT_NAME: return "NEWSTYLE.OPT_EXPORT_NAME.RECV_REPLY: waiting for the export";
+  case ST_HS_TLS: return "NEWSTYLE.OPT_STARTTLS.TLS_HANDSHAKE: running the TLS handshake";
   case ST_NEGOTIATING: return "NEGOTIATING: waiting for an option command";
   case ST_TRANSMISSION:
     return is_processing (h) ? "PROCESSING: transferring a request or reply"

@@ -12,9 +12,10 @@
  *   - authority = [userinfo "@"] host [":" port]; IPv6 hosts in brackets;
  *     the user name (before any ':' in userinfo) is the TLS user name;
  *   - the export name is the percent-decoded path without its first '/';
- *   - query parameters socket, tls-certificates, tls-psk-file and
- *     tls-verify-peer are understood, the last occurrence wins, all other
- *     parameters are ignored;
+ *   - query parameters socket, tls-certificates, tls-psk-file,
+ *     tls-verify-peer, tls-username and tls-hostname are understood, the
+ *     last occurrence wins (tls-username over the user part too), all
+ *     other parameters are ignored;
  *   - a fragment ("#...") is ignored;
  *   - a percent escape must be '%' and two hex digits and must not decode
  *     to NUL (C strings cannot carry it).
@@ -187,6 +188,7 @@ nbd_internal_free_uri (struct nbd_uri *u)
   free (u->tls_username);
   free (u->tls_psk_file);
   free (u->tls_certificates);
+  free (u->tls_hostname);
   memset (u, 0, sizeof *u);
   u->tls_verify_peer = -1;
 }
@@ -440,6 +442,10 @@ nbd_internal_parse_uri (const char *uri, struct nbd_uri *out,
       replace (&out->tls_certificates, value);
     else if (strcmp (key, "tls-psk-file") == 0)
       replace (&out->tls_psk_file, value);
+    else if (strcmp (key, "tls-username") == 0)
+      replace (&out->tls_username, value);
+    else if (strcmp (key, "tls-hostname") == 0)
+      replace (&out->tls_hostname, value);
     else if (strcmp (key, "tls-verify-peer") == 0) {
       int b = parse_bool (value);
 

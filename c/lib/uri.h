@@ -24,9 +24,10 @@ struct nbd_uri {
   uint32_t cid;             /* VSOCK: cid from the host part (default 2) */
   char *socket;             /* UNIX: socket path from ?socket=; else NULL */
   char *export_name;        /* decoded path after the leading '/', "" if none */
-  char *tls_username;       /* from the user part, or NULL */
+  char *tls_username;       /* from the user part or ?tls-username=, or NULL */
   char *tls_psk_file;       /* ?tls-psk-file= or NULL */
   char *tls_certificates;   /* ?tls-certificates= or NULL */
+  char *tls_hostname;       /* ?tls-hostname= (libnbd 1.22) or NULL */
   int tls_verify_peer;      /* -1 unset, 0/1 from ?tls-verify-peer= */
 };
 

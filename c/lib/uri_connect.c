@@ -37,7 +37,7 @@ aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
     set_error (EPERM, "%s: the URI must use TLS (nbd_set_uri_allow_tls)", uri);
     goto out;
   }
-  if (u.tls) {
+  if (u.tls && !nbd_internal_tls_available ()) {
     set_error (ENOTSUP, "%s: the URI requires TLS, which this build of libnbd does not support",
                uri);
     goto out;
@@ -49,8 +49,11 @@ aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
   free (h->export_name);
   h->export_name = strdup (u.export_name);
   if (!h->export_name) { set_error (ENOMEM, "out of memory"); goto out; }
-  /* TLS details in the URI are remembered (and reported by nbd_get_uri)
-   * even though this build cannot use them. */
+  /* An nbds URI requires TLS (never a fallback to plaintext); an nbd
+   * URI leaves the nbd_set_tls setting alone. */
+  if (u.tls)
+    h->tls = LIBNBD_TLS_REQUIRE;
+  if (u.tls_hostname) { free (h->tls_hostname); h->tls_hostname = u.tls_hostname; u.tls_hostname = NULL; }
   if (u.tls_username) {
     free (h->tls_username); h->tls_username = u.tls_username; u.tls_username = NULL;
     h->uri_username_set = true;

@@ -435,7 +435,14 @@ h_start_socketpair (pid_t *pid, ...)
 int
 h_start_qemu_nbd (struct h_server *s, const char *format, const char *file)
 {
-  const char *argv[16];
+  return h_start_qemu_nbd_args (s, NULL, format, file);
+}
+
+int
+h_start_qemu_nbd_args (struct h_server *s, const char *const *extra,
+                       const char *format, const char *file)
+{
+  const char *argv[32];
   size_t n = 0;
   struct sockaddr_un sun;
   int status;
@@ -453,6 +460,8 @@ h_start_qemu_nbd (struct h_server *s, const char *format, const char *file)
   argv[n++] = s->sock;
   argv[n++] = "--pid-file";
   argv[n++] = s->pidfile;
+  for (; extra && *extra && n < 30; extra++)
+    argv[n++] = *extra;
   argv[n++] = file;
   argv[n] = NULL;
   s->pid = spawn_pdeath (argv, -1, true);

@@ -60,6 +60,10 @@ int h_start_socketpair (pid_t *pid, ...);
  * instead).  Ready when the socket accepts.  -1 if qemu-nbd is missing. */
 int h_start_qemu_nbd (struct h_server *s, const char *format,
                       const char *file);
+/* The same with EXTRA (a NULL-terminated list, or NULL) added before
+ * FILE, e.g. --object and --tls-creds. */
+int h_start_qemu_nbd_args (struct h_server *s, const char *const *extra,
+                           const char *format, const char *file);
 
 /* A byte-counting relay between a client fd (returned) and SERVER_FD
  * (taken over), run by a thread.  Used to prove that a refused call

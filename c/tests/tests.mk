@@ -24,6 +24,7 @@ CTESTS_RUNNER  ?=
 
 CTESTS_CFLAGS  := $(OPT) $(WARN) -std=gnu11 -pthread -Ic/tests \
                   -DBADSERVER_PY='"$(abspath testdata/badserver.py)"' \
+                  -DTLS_CERTS_SH='"$(abspath testdata/tls_certs.sh)"' \
                   -DVSOCK_PRELOAD_PATH='"$(abspath $(CTESTS_PRELOAD))"' \
                   $(EXTRA_CFLAGS)
 CTESTS_LIBS    := -lcunit -pthread $(EXTRA_LDFLAGS)

@@ -355,9 +355,12 @@ test_connect_socket_chunk_bad_magic (void)
 static void
 test_scenario_coverage (void)
 {
-  /* Scenarios with a dedicated test (close-after-reply: c/tests/test_behaviour.c). */
+  /* Scenarios with a dedicated test (close-after-reply: c/tests/test_behaviour.c;
+   * starttls-*: c/tests/test_tls.c, which sets up the TLS credentials). */
   static const char *const special[] = { "stall-mid-reply", "disc-ignored",
-                                         "close-after-reply", NULL };
+                                         "close-after-reply",
+                                         "starttls-ack-then-close", "starttls-ack-plaintext",
+                                         "starttls-ack-garbage", "starttls-refused", NULL };
   char cmd[1024];
   snprintf (cmd, sizeof cmd, "%s %s --list", h_python (), h_badserver_path ());
   FILE *fp = popen (cmd, "r");
