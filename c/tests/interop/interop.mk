@@ -13,6 +13,7 @@
 #                       nbdfuse/nbddump, no foreign exports, LD_BIND_NOW load
 #   nbdinfo-compare.sh  nbdinfo/nbddump output byte-identical system vs ours
 #   nbdcopy.sh          64 MiB nbdcopy round trips through nbdkit/qemu-nbd
+#   tls.sh              nbdinfo/nbdcopy with nbds URIs (X.509, PSK) system vs ours
 #   nbdfuse.sh          nbdfuse mount + write/read through FUSE (skips if
 #                       /dev/fuse is absent or mounts are not permitted)
 #   matrix.sh           interop.c against nbdkit, qemu-nbd, nbd-server; run
@@ -70,6 +71,7 @@ check-interop: lib $(INTEROP_BINS) $(INTEROP_SYSBIN)
 	  run nbdinfo-compare $(INTEROP_DIR)/nbdinfo-compare.sh; \
 	  run nbdcopy $(INTEROP_DIR)/nbdcopy.sh; \
 	  run nbdfuse $(INTEROP_DIR)/nbdfuse.sh; \
+	  run tls $(INTEROP_DIR)/tls.sh; \
 	  run matrix $(INTEROP_DIR)/matrix.sh $(INTEROP_OUT)/interop; \
 	  $(if $(INTEROP_SYSBIN),run matrix-abi $(INTEROP_DIR)/matrix.sh $(INTEROP_SYSBIN);))
 
@@ -82,6 +84,7 @@ check-interop-system: $(INTEROP_OUT)/test_uri $(INTEROP_SYSBIN)
 	  run nbdinfo-compare $(INTEROP_DIR)/nbdinfo-compare.sh; \
 	  run nbdcopy $(INTEROP_DIR)/nbdcopy.sh; \
 	  run nbdfuse $(INTEROP_DIR)/nbdfuse.sh; \
+	  run tls $(INTEROP_DIR)/tls.sh; \
 	  $(if $(INTEROP_SYSBIN),run matrix $(INTEROP_DIR)/matrix.sh $(INTEROP_SYSBIN);))
 
 interop-clean:
