@@ -5,6 +5,7 @@
 #   make bench BENCH_ROUNDS=3 BENCH_SECONDS=1
 #   make bench-build                only build the two benchmark binaries
 #   make bench-syscalls             strace -c: syscalls per operation, both libraries
+#   make bench-tls                  the workloads over TLS (bench/tls.py), both libraries
 #
 # Results: printed, and the final markdown table is saved to build/bench/results.md.
 
@@ -19,7 +20,7 @@ BENCH_SYS_LIB  := /usr/lib/$(BENCH_MULTIARCH)/libnbd.so.0
 BENCH_OURS     := $(BENCH_DIR)/nbdbench-ours
 BENCH_SYS      := $(BENCH_DIR)/nbdbench-sys
 
-.PHONY: bench-build bench-ours bench-sys bench-syscalls bench-sys-libnbd
+.PHONY: bench-build bench-ours bench-sys bench-syscalls bench-sys-libnbd bench-tls
 
 # Install Debian's libnbd-dev (the comparison baseline) if it is missing.
 bench-sys-libnbd:
@@ -52,6 +53,13 @@ bench: bench-sys
 	$(BENCH_PYTHON) bench/run.py --ours $(BENCH_OURS) --sys $(BENCH_SYS) \
 	  --ours-libdir $(LIBDIR) --sys-libdir $(dir $(BENCH_SYS_LIB)) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
 	  --out $(BENCH_DIR)/results.md $(BENCH_ARGS)
+
+# The same C workloads over TLS (nbdkit --tls=require, X.509), both libraries.
+bench-tls: bench-sys
+	@$(MAKE) --no-print-directory bench-ours
+	$(BENCH_PYTHON) bench/tls.py --ours $(BENCH_OURS) --sys $(BENCH_SYS) \
+	  --ours-libdir $(LIBDIR) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
+	  --out $(BENCH_DIR)/results-tls.md
 
 bench-syscalls: bench-sys
 	@$(MAKE) --no-print-directory bench-ours || true

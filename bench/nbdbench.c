@@ -97,12 +97,27 @@ random_4k_offset (uint64_t *s)
   return (rnd (s) % (SPAN / 4096)) * 4096;
 }
 
+/* TLS for the bench/tls.py workloads: NBDBENCH_TLS_CERTS names an X.509
+ * certificates directory; TLS is then required. */
+static void
+apply_tls (struct nbd_handle *h)
+{
+  const char *certs = getenv ("NBDBENCH_TLS_CERTS");
+
+  if (certs == NULL || *certs == '\0')
+    return;
+  if (nbd_set_tls (h, LIBNBD_TLS_REQUIRE) == -1 ||
+      nbd_set_tls_certificates (h, certs) == -1)
+    die_nbd ("nbd_set_tls");
+}
+
 static struct nbd_handle *
 open_handle (void)
 {
   struct nbd_handle *h = nbd_create ();
   if (h == NULL)
     die_nbd ("nbd_create");
+  apply_tls (h);
   if (nbd_connect_unix (h, sockpath) == -1)
     die_nbd ("nbd_connect_unix");
   return h;
