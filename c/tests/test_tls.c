@@ -1,9 +1,9 @@
 /* test_tls.c: TLS against real servers that the tests start: nbdkit with
  * X.509 certificates (with and without client certificates) and with PSK,
  * qemu-nbd with tls-creds-x509 and tls-creds-psk, and the scripted
- * badserver.py for servers that break the TLS start.  The certificates
- * and keys are made for the run by testdata/tls_certs.sh (certtool and
- * psktool from gnutls-bin).
+ * badserver.py for servers that break the TLS start, and nbd-server in
+ * FORCEDTLS mode.  The certificates and keys are made for the run by
+ * testdata/tls_certs.sh (certtool and psktool from gnutls-bin).
  *
  * Built against the system libnbd the same tests run, except those of
  * calls newer than 1.14 (nbd_opt_starttls, nbd_set_tls_hostname), and
@@ -622,6 +622,59 @@ test_qemu_nbd (void)
   qemu_case (obj, psk_handle (psk_file, "alice"));
 }
 
+/* ---- nbd-server ----------------------------------------------------------------- */
+
+static void
+test_nbd_server (void)
+{
+  char dir[256], conf[300], sock[300], img[300], cmd[1200];
+  struct nbd_handle *h;
+  pid_t pid;
+  FILE *fp;
+  int fd;
+
+  if (skip_without_tools (__func__)) return;
+  if (system ("command -v nbd-server >/dev/null") != 0) {
+    h_skip (__func__, "nbd-server is not installed");
+    return;
+  }
+  CU_ASSERT_EQUAL_FATAL (h_mkdtemp (dir, sizeof dir), 0);
+  snprintf (conf, sizeof conf, "%s/conf", dir);
+  snprintf (sock, sizeof sock, "%s/sock", dir);
+  snprintf (img, sizeof img, "%s/disk", dir);
+  fd = open (img, O_CREAT | O_RDWR, 0600);
+  CU_ASSERT_FATAL (fd >= 0);
+  CU_ASSERT_EQUAL (ftruncate (fd, 4 << 20), 0);
+  close (fd);
+  fp = fopen (conf, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (fp);
+  /* FORCEDTLS: nothing but STARTTLS before TLS. */
+  fprintf (fp, "[generic]\nunixsock = %s\nallowlist = true\nforce_tls = true\n"
+           "certfile = %s/server-cert.pem\nkeyfile = %s/server-key.pem\n"
+           "cacertfile = %s/ca-cert.pem\n[disk]\nexportname = %s\n",
+           sock, certs, certs, certs, img);
+  fclose (fp);
+  /* -d: in the foreground, one connection, then exit. */
+  pid = fork ();
+  if (pid == 0) {
+    execlp ("nbd-server", "nbd-server", "-C", conf, "-d", (char *) NULL);
+    _exit (127);
+  }
+  CU_ASSERT_FATAL (pid > 0);
+  for (int i = 0; i < 500 && access (sock, F_OK) != 0; i++)
+    usleep (10000);
+  h = x509_handle (client_dir);
+  H_ASSERT_OK (nbd_set_export_name (h, "disk"));
+  H_ASSERT_OK (nbd_connect_unix (h, sock));
+  CU_ASSERT_EQUAL (nbd_get_tls_negotiated (h), 1);
+  round_trip (h, 1 << 20, 8192, 12);
+  H_ASSERT_OK (nbd_shutdown (h, 0));
+  nbd_close (h);
+  h_kill_pid (pid, SIGTERM);
+  snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
+  CU_ASSERT_EQUAL (system (cmd), 0);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -664,6 +717,7 @@ main (int argc, char *argv[])
   H_ADD_TEST (s, test_aio_own_loop);
   H_ADD_TEST (s, test_hostile);
   H_ADD_TEST (s, test_qemu_nbd);
+  H_ADD_TEST (s, test_nbd_server);
   {
     int r = h_run_all ();
     if (have_tools) {
