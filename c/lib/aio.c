@@ -32,6 +32,10 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
                nbd_internal_state_name (h->state));
     return -1;
   }
+  /* Bytes a TLS session already decrypted are invisible to poll(): take
+   * them first rather than sleep on a socket with nothing more to say. */
+  if ((dir & LIBNBD_AIO_DIRECTION_READ) && h->transport->pending (h))
+    return nbd_internal_on_readable (h) == -1 ? -1 : 1;
   fds[0].fd = h->fd;
   fds[0].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0) |
                   ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
