@@ -1429,6 +1429,18 @@ class StarttlsAckGarbage(Server):
         self.close_now("done")
 
 
+@scenario("starttls-close-mid-handshake")
+class StarttlsCloseMidHandshake(Server):
+    description = ("STARTTLS acknowledged; the server reads the client's "
+                   "ClientHello and closes the connection mid-handshake")
+
+    def handle_starttls(self, data):
+        self.opt_reply(OPT_STARTTLS, REP_ACK)
+        header = self.conn.recv(5)           # TLS record header
+        self.conn.recv(struct.unpack(">H", header[3:5])[0])
+        self.close_now("closing in the middle of the TLS handshake")
+
+
 @scenario("starttls-refused")
 class StarttlsRefused(Server):
     description = ("STARTTLS refused with ERR_POLICY (a client that requires "

@@ -574,6 +574,7 @@ test_hostile (void)
   hostile_case ("starttls-ack-then-close", LIBNBD_TLS_REQUIRE, ECONNRESET);
   hostile_case ("starttls-ack-plaintext", LIBNBD_TLS_REQUIRE, EPROTO);
   hostile_case ("starttls-ack-garbage", LIBNBD_TLS_REQUIRE, EPROTO);
+  hostile_case ("starttls-close-mid-handshake", LIBNBD_TLS_REQUIRE, ECONNRESET);
   hostile_case ("starttls-refused", LIBNBD_TLS_REQUIRE, ENOTSUP);
   hostile_case ("starttls-refused", LIBNBD_TLS_ALLOW, 0);
 }

@@ -360,7 +360,8 @@ test_scenario_coverage (void)
   static const char *const special[] = { "stall-mid-reply", "disc-ignored",
                                          "close-after-reply",
                                          "starttls-ack-then-close", "starttls-ack-plaintext",
-                                         "starttls-ack-garbage", "starttls-refused", NULL };
+                                         "starttls-ack-garbage", "starttls-close-mid-handshake",
+                                         "starttls-refused", NULL };
   char cmd[1024];
   snprintf (cmd, sizeof cmd, "%s %s --list", h_python (), h_badserver_path ());
   FILE *fp = popen (cmd, "r");
