@@ -435,7 +435,14 @@ h_start_socketpair (pid_t *pid, ...)
 int
 h_start_qemu_nbd (struct h_server *s, const char *format, const char *file)
 {
-  const char *argv[16];
+  return h_start_qemu_nbd_bin (s, "qemu-nbd", NULL, format, file);
+}
+
+int
+h_start_qemu_nbd_bin (struct h_server *s, const char *bin, const char *const *extra,
+                      const char *format, const char *file)
+{
+  const char *argv[32];
   size_t n = 0;
   struct sockaddr_un sun;
   int status;
@@ -445,7 +452,9 @@ h_start_qemu_nbd (struct h_server *s, const char *format, const char *file)
     return -1;
   snprintf (s->pidfile, sizeof s->pidfile, "%s/pid", s->dir);
   snprintf (s->sock, sizeof s->sock, "%s/sock", s->dir);
-  argv[n++] = "qemu-nbd";
+  argv[n++] = bin;
+  for (; extra && *extra && n < 20; extra++)
+    argv[n++] = *extra;
   argv[n++] = "-f";
   argv[n++] = format;
   argv[n++] = "-t";
