@@ -63,7 +63,7 @@ func readmeCalls(t *table) string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "\n%d of the %d calls in libnbd's list (up to libnbd 1.22) are provided: every call of the libnbd 1.14 ABI (%d, version nodes LIBNBD_1.0 to LIBNBD_1.12) and %d of the later ones, plus nbd_create, nbd_close, nbd_get_error and nbd_get_errno. %d extension (nbd_connect, the blocking form of nbd_aio_connect) is exported under our own version node NBD_CLEANROOM_1.0. Calls that depend on TLS or extended headers, which are not implemented yet, say so in the status column (they fail cleanly, with ENOTSUP, or report false). Each provided call has a man page (`man nbd_<call>` after `make install`; the sources are in [docs/man](docs/man)).\n\n",
+	fmt.Fprintf(&b, "\n%d of the %d calls in libnbd's list (up to libnbd 1.22) are provided: every call of the libnbd 1.14 ABI (%d, version nodes LIBNBD_1.0 to LIBNBD_1.12) and %d of the later ones, plus nbd_create, nbd_close, nbd_get_error and nbd_get_errno. %d extension (nbd_connect, the blocking form of nbd_aio_connect) is exported under our own version node NBD_CLEANROOM_1.0. Calls that depend on TLS, which is not implemented yet, say so in the status column (they fail cleanly, with ENOTSUP, or report false). Each provided call has a man page (`man nbd_<call>` after `make install`; the sources are in [docs/man](docs/man)).\n\n",
 		provided, libnbd, old, provided-old, ext)
 	b.WriteString("<details><summary>Every call, one per row</summary>\n\n")
 	b.WriteString("| call | since | status | Go |\n|---|---|---|---|\n")
