@@ -21,6 +21,7 @@ var Groups = []Group{
 		{Name: "DF", Value: "0x04", Doc: "read: the server must reply with one data chunk"},
 		{Name: "REQ_ONE", Value: "0x08", Doc: "block status: one extent is enough"},
 		{Name: "FAST_ZERO", Value: "0x10", Doc: "zero: fail at once unless zeroing is fast"},
+		{Name: "PAYLOAD_LEN", Value: "0x20", Doc: "extended headers: the length is a payload length (set by the library on writes and filtered block status; refused elsewhere)"},
 	}},
 	{Name: "HANDSHAKE_FLAG", Flags: true, Doc: "handshake flags: nbd_set_handshake_flags", Members: []Constant{
 		{Name: "FIXED_NEWSTYLE", Value: "0x01", Doc: "use the fixed newstyle handshake"},

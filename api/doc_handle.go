@@ -264,16 +264,18 @@ The string is copied. nbd_get_uri(3) reports it as the tls-psk-file parameter. I
 		},
 		"set_request_extended_headers": {
 			Short: "control use of extended headers",
-			Long: `Choose whether the handshake asks the server for extended headers (NBD_OPT_EXTENDED_HEADERS), the protocol extension with 64-bit lengths in requests and replies. The default is true. When the server accepts, structured replies are implied, and block status can report 64-bit extents (nbd_block_status_64(3)).
+			Long: `Choose whether the handshake asks the server for extended headers (NBD_OPT_EXTENDED_HEADERS), the protocol extension with 32-byte request and reply headers carrying 64-bit lengths. The default is true. The option is sent first, before NBD_OPT_STRUCTURED_REPLY; when the server accepts, structured replies are implied (and not asked for separately); when it refuses, the handshake asks for structured replies instead. With extended headers, zero, trim, cache and block status requests may cover more than 4 GiB at once, block status reports 64-bit extents (nbd_block_status_64(3)), and a server may offer nbd_block_status_filter(3).
 
-This call comes from libnbd 1.18. This library keeps and reports the setting, but does not speak extended headers yet, so it never asks for them and nbd_get_extended_headers_negotiated(3) is always false.`,
+The setting means nothing when nbd_set_request_structured_replies(3) is false: extended headers imply structured replies, so neither is asked for. Turning it off is mainly useful for testing servers, or to see how a server behaves with compact headers.
+
+This call comes from libnbd 1.18.`,
 			SeeAlso: []string{"get_request_extended_headers", "get_extended_headers_negotiated", "opt_extended_headers", "set_request_structured_replies"},
 		},
 		"get_request_extended_headers": {
 			Short: "see if extended headers are attempted",
 			Long: `Return whether the handshake asks for extended headers (see nbd_set_request_extended_headers(3)).
 
-This call comes from libnbd 1.18. The default is true, as in libnbd; this library does not act on it yet (see nbd_set_request_extended_headers(3)).`,
+This call comes from libnbd 1.18. The default is true, as in libnbd. Whether the server agreed is nbd_get_extended_headers_negotiated(3).`,
 			SeeAlso: []string{"set_request_extended_headers"},
 		},
 		"set_request_structured_replies": {
@@ -343,7 +345,7 @@ The setting may be changed at any time; each read uses the value current when it
 
 The default is every check (LIBNBD_STRICT_MASK). A refused request fails with EINVAL (writing past the end with ENOSPC, writing to a read-only export with EPERM, block status without support with ENOTSUP), and the connection is not affected. With a check off, the request is sent and the server decides; this is meant for testing servers.
 
-Some limits hold whatever the mode: a read or write may not exceed 64 MiB (or the server's maximum block size, if smaller), other lengths must fit in 32 bits, and command flags must fit in 16 bits.
+Some limits hold whatever the mode: a read or write may not exceed 64 MiB (or the server's maximum block size, if smaller), other lengths must fit in 32 bits unless extended headers were negotiated (nbd_get_extended_headers_negotiated(3)), command flags must fit in 16 bits, and LIBNBD_CMD_FLAG_PAYLOAD_LEN belongs to the library (ignored on writes and filtered block status, where the library sets it as the wire format needs; refused with EINVAL elsewhere).
 
 The mode may be changed at any time; each request is checked against the mode current when it is made.`,
 			SeeAlso: []string{"get_strict_mode", "pread", "pwrite", "zero", "get_block_size"},

@@ -98,9 +98,11 @@ The answer is known once the option has been negotiated, so it is available whil
 		},
 		"get_extended_headers_negotiated": {
 			Short: "see if extended headers are in use",
-			Long: `Return whether the server agreed to extended headers (see nbd_set_request_extended_headers(3)), with which requests and replies carry 64-bit lengths, so that block status can report extents of 4 GiB and more, and commands other than reads and writes can cover more than 4 GiB at once.
+			Long: `Return whether the server agreed to extended headers (see nbd_set_request_extended_headers(3)), with which requests and replies carry 64-bit lengths, so that block status can report extents of 4 GiB and more, and zero, trim, cache and block status requests can cover more than 4 GiB at once. Reads and writes keep their limits (nbd_get_block_size(3)). The answer is sticky: once the server agreed it stays true, even if a repeated nbd_opt_extended_headers(3) is refused.
 
-This call comes from libnbd 1.18. This library does not negotiate extended headers yet, so the answer is always false (0).`,
+When it is true, prefer nbd_block_status_64(3) to nbd_block_status(3): the 32-bit call cuts an extent of 4 GiB or more below 4 GiB and drops the extents after it, and fails a status value beyond 32 bits with EOVERFLOW (base:allocation never has one).
+
+This call comes from libnbd 1.18.`,
 			SeeAlso: []string{"set_request_extended_headers", "opt_extended_headers", "block_status_64"},
 		},
 		"is_read_only": withShort(flagDoc(`Return whether the server says the export is read-only (NBD_FLAG_READ_ONLY). Writes, trims and zeroing are then refused by the library with EPERM, unless LIBNBD_STRICT_COMMANDS is off (nbd_set_strict_mode(3)), in which case the server refuses them.`,
@@ -122,9 +124,9 @@ This call comes from libnbd 1.18. This library does not negotiate extended heade
 			"can_flush"), "does the server support multi-conn?"),
 		"can_cache": withShort(flagDoc(`Return whether the server supports the cache command (NBD_FLAG_SEND_CACHE), nbd_cache(3) and nbd_aio_cache(3), which ask it to prefetch a range. Without it, the library refuses them with EINVAL (while LIBNBD_STRICT_COMMANDS is on).`,
 			"cache", "aio_cache"), "does the server support the cache command?"),
-		"can_block_status_payload": withShort(flagDoc(`Return whether the server accepts block status requests that name the meta contexts to report (NBD_FLAG_BLOCK_STAT_PAYLOAD), which nbd_block_status_filter(3) sends. It needs extended headers (nbd_get_extended_headers_negotiated(3)).
+		"can_block_status_payload": withShort(flagDoc(`Return whether the server accepts block status requests that name the meta contexts to report (NBD_FLAG_BLOCK_STAT_PAYLOAD), which nbd_block_status_filter(3) sends. It needs extended headers (nbd_get_extended_headers_negotiated(3)): without them the answer is false whatever the server said.
 
-This call comes from libnbd 1.18. The flag only exists with extended headers, which this library does not negotiate yet, so once the export's details are known the answer is always false (0).`,
+This call comes from libnbd 1.18.`,
 			"block_status_filter", "get_extended_headers_negotiated"), "does the server support the block status payload flag?"),
 		"can_meta_context": {
 			Short: "does the server support a specific meta context?",

@@ -32,16 +32,21 @@ var (
 	errRange   = Errno{"ERANGE", "count is larger than 64 MiB, or than the server's maximum block size (nbd_get_block_size(3)) when that is smaller."}
 	errWriteRO = Errno{"EPERM", "The export is read-only (nbd_is_read_only(3)); or the server refused the write."}
 	errNoSpace = Errno{"ENOSPC", "The write reaches past the end of the export; or the server is out of space."}
-	errLen32   = Errno{"EINVAL", "count does not fit in 32 bits."}
+	errLen32   = Errno{"EINVAL", "count does not fit in 32 bits and extended headers were not negotiated (nbd_get_extended_headers_negotiated(3))."}
 	errBSNone  = Errno{"ENOTSUP", "Structured replies were not negotiated, or no meta context was agreed (nbd_can_meta_context(3)), so the server cannot report block status."}
 	errFast    = Errno{"ENOTSUP", "With LIBNBD_CMD_FLAG_FAST_ZERO: the server cannot zero the range faster than by writing zeroes."}
 )
 
 const chunkText = `The callback runs once for each piece of the reply, in the order the server sends them, with: subbuf, a pointer into buf where that piece lies; count, its length in bytes; offset, its offset in the export; and status, LIBNBD_READ_DATA for data (already in buf) or LIBNBD_READ_HOLE for a hole (buf holds zeroes there). When structured replies were not negotiated, it runs once, for the whole buffer, as data. This library never passes LIBNBD_READ_ERROR: an error from the server for part of the range fails the whole command. *error holds the command's error so far (0 if none); the callback returns 0 to go on, or -1 to fail the command, with the errno it stores in *error (EPROTO if it leaves 0). The rest of the reply is still received. subbuf is only valid during the callback.`
 
+// len64 is the count rule of the commands without a payload.
+const len64 = `count must fit in 32 bits, unless extended headers were negotiated (nbd_get_extended_headers_negotiated(3)): then it is a 64-bit effect length, and one request may cover more than 4 GiB (the server may still refuse a length it finds too large, with an error for that command).`
+
 const extentText = `The callback runs once for each meta context the server reports on (see nbd_can_meta_context(3)), with: metacontext, the context's name; offset, the offset of the request; entries, an array of nr_entries 32-bit numbers forming nr_entries/2 pairs, each the length in bytes of an extent and its flags, the extents following each other from offset; and *error, the command's error so far. For LIBNBD_CONTEXT_BASE_ALLOCATION the flags are LIBNBD_STATE_HOLE (not allocated) and LIBNBD_STATE_ZERO (reads as zeroes). The extents may cover less than count bytes (ask again from where they end), and the last may reach beyond the request. The strings and the array are only valid during the callback. The callback returns 0, or -1 to fail the command with the errno it stores in *error.
 
-This library checks what the server sends: extents of length 0, extents starting past the request, more than one extent for LIBNBD_CMD_FLAG_REQ_ONE, a context that was not agreed, or the same context twice, are protocol violations (EPROTO, the handle dies).`
+With extended headers the server's extents are 64-bit (BLOCK_STATUS_EXT). This callback gets them as libnbd documents for it: an extent of 4 GiB or more is cut to 4 GiB minus the minimum block size (at least 512 bytes, so the cut keeps alignment) and the extents after it are dropped, and a status value beyond 32 bits is passed truncated with *error set to EOVERFLOW, which also fails the command. nbd_block_status_64(3) gets them whole.
+
+This library checks what the server sends: extents of length 0, extents starting past the request, more than one extent (or one longer than count) for LIBNBD_CMD_FLAG_REQ_ONE, a context that was not agreed, or the same context twice, are protocol violations (EPROTO, the handle dies); so is a 32-bit status chunk once extended headers are in use.`
 
 func init() {
 	addDocs(map[string]Doc{
@@ -97,7 +102,7 @@ With LIBNBD_CMD_FLAG_FUA (if nbd_can_fua(3)), the server has the data on stable 
 			Short: "send trim command to the NBD server",
 			Long: `Tell the server that the count bytes at offset are no longer needed (NBD_CMD_TRIM, often called discard), so that it may free the storage. What the range reads afterwards is up to the server: it may be zeroes, or the old data. Use nbd_zero(3) to get zeroes. The server must support it (nbd_can_trim(3)). LIBNBD_CMD_FLAG_FUA makes the result stable before the reply.
 
-count must fit in 32 bits. ` + ioChecks + ` A trim of a read-only export fails with EPERM.
+` + len64 + ` ` + ioChecks + ` A trim of a read-only export fails with EPERM.
 
 ` + ioSync,
 			Errors:  ioErrsWith(errLen32, errWriteRO),
@@ -107,7 +112,7 @@ count must fit in 32 bits. ` + ioChecks + ` A trim of a read-only export fails w
 			Short: "send cache (prefetch) command to the NBD server",
 			Long: `Ask the server to load the count bytes at offset into its cache (NBD_CMD_CACHE), so that later reads of them are fast. No data is returned. The server must support it (nbd_can_cache(3)). No command flag applies.
 
-count must fit in 32 bits. ` + ioChecks + `
+` + len64 + ` ` + ioChecks + `
 
 ` + ioSync,
 			Errors:  ioErrsWith(errLen32),
@@ -121,7 +126,7 @@ count must fit in 32 bits. ` + ioChecks + `
 - LIBNBD_CMD_FLAG_NO_HOLE: keep the range allocated instead of punching a hole.
 - LIBNBD_CMD_FLAG_FAST_ZERO (if nbd_can_fast_zero(3)): fail with ENOTSUP, without changing anything, unless the server can zero faster than by writing zeroes; useful to decide whether to skip zeroing a destination before copying to it.
 
-count must fit in 32 bits. ` + ioChecks + ` Zeroing a read-only export fails with EPERM.
+` + len64 + ` ` + ioChecks + ` Zeroing a read-only export fails with EPERM.
 
 ` + ioSync,
 			Errors:  ioErrsWith(errLen32, errWriteRO, errFast),
@@ -133,7 +138,7 @@ count must fit in 32 bits. ` + ioChecks + ` Zeroing a read-only export fails wit
 
 ` + extentText + `
 
-With LIBNBD_CMD_FLAG_REQ_ONE, the server reports a single extent for each context. count must fit in 32 bits. ` + ioChecks + `
+With LIBNBD_CMD_FLAG_REQ_ONE, the server reports a single extent for each context. ` + len64 + ` ` + ioChecks + `
 
 ` + ioSync,
 			Errors:  ioErrsWith(errBSNone, errLen32),
@@ -143,16 +148,23 @@ With LIBNBD_CMD_FLAG_REQ_ONE, the server reports a single extent for each contex
 			Short: "send block status command, with 64-bit callback",
 			Long: `Like nbd_block_status(3), but the callback receives an array of nr_entries nbd_extent structs, each with a 64-bit length and 64-bit flags, so that extents of 4 GiB and more, which servers with extended headers may report, arrive whole. The array is only valid during the callback.
 
-This call comes from libnbd 1.18. Without extended headers, which this library does not negotiate yet, the server's extents are 32-bit; they reach the callback widened to nbd_extent, so a program written for 64-bit extents works unchanged.`,
+count is a 64-bit effect length when extended headers were negotiated (nbd_get_extended_headers_negotiated(3)); otherwise it must fit in 32 bits.
+
+This call comes from libnbd 1.18. Without extended headers the server's extents are 32-bit; they reach the callback widened to nbd_extent, so a program written for 64-bit extents works with any server.`,
 			Errors:  ioErrsWith(errBSNone),
 			SeeAlso: []string{"block_status", "aio_block_status_64", "block_status_filter", "get_extended_headers_negotiated"},
 		},
 		"block_status_filter": {
 			Short: "send filtered block status command, with 64-bit callback",
-			Long: `Like nbd_block_status_64(3), but the server reports only on the meta contexts named in contexts (a NULL-terminated list of names, copied during the call), a subset of those agreed. The server must support such requests (nbd_can_block_status_payload(3)), which needs extended headers.
+			Long: `Like nbd_block_status_64(3), but the server reports only on the meta contexts named in contexts (a NULL-terminated list of names, copied during the call), which must all have been agreed (nbd_can_meta_context(3)); a name given twice is sent once. The request carries the list as a payload (the context ids, after the 64-bit effect length), which needs extended headers and a server that accepts it (nbd_can_block_status_payload(3)). A reply for a context that was not asked for is a protocol violation (EPROTO, the handle dies).
 
-This call comes from libnbd 1.18. This library does not negotiate extended headers yet, so no server can take the request: the call fails with ENOTSUP before sending anything, and the callback's .free runs.`,
-			Errors:  ioErrsWith(errBSNone),
+LIBNBD_CMD_FLAG_PAYLOAD_LEN may be given or not: the library sets it on the wire either way.
+
+This call comes from libnbd 1.18. Refused calls send nothing, and the callback's .free runs.`,
+			Errors: ioErrsWith(
+				Errno{"ENOTSUP", "Extended headers were not negotiated, or (with LIBNBD_STRICT_COMMANDS) the server does not accept block status payloads."},
+				Errno{"EINVAL", "contexts is empty, or names a context that was not agreed."},
+				errBSNone),
 			SeeAlso: []string{"block_status_64", "aio_block_status_filter", "can_block_status_payload", "can_meta_context"},
 		},
 		"aio_pread": {
@@ -253,8 +265,11 @@ This call comes from libnbd 1.18; see nbd_block_status_64(3) for how extents arr
 
 ` + ioAsync + `
 
-This call comes from libnbd 1.18. Until this library negotiates extended headers it fails with ENOTSUP before sending anything (see nbd_block_status_filter(3)).`,
-			Errors:  ioErrsWith(errBSNone),
+This call comes from libnbd 1.18; it is refused as nbd_block_status_filter(3) describes, before anything is sent.`,
+			Errors: ioErrsWith(
+				Errno{"ENOTSUP", "Extended headers were not negotiated, or (with LIBNBD_STRICT_COMMANDS) the server does not accept block status payloads."},
+				Errno{"EINVAL", "contexts is empty, or names a context that was not agreed."},
+				errBSNone),
 			SeeAlso: []string{"block_status_filter", "aio_block_status_64", "can_block_status_payload"},
 		},
 		"shutdown": {

@@ -103,9 +103,9 @@ This call comes from libnbd 1.16. In a build without GnuTLS (see nbd_supports_tl
 		},
 		"opt_structured_reply": {
 			Short: "request the server to enable structured replies",
-			Long: `In option mode, ask the server for structured replies (NBD_OPT_STRUCTURED_REPLY). The call returns true if the server agreed, false if it refused, and fails only when the connection is lost. The result is what nbd_get_structured_replies_negotiated(3) reports afterwards.
+			Long: `In option mode, ask the server for structured replies (NBD_OPT_STRUCTURED_REPLY). The call returns true if the server agreed, false if it refused, and fails only when the connection is lost. Once a server has agreed, structured replies stay negotiated (nbd_get_structured_replies_negotiated(3)) even if a later request is refused as redundant; a server that agreed to extended headers (which imply structured replies) may refuse this downgrade.
 
-The handshake normally sends this option by itself before option mode hands over (nbd_set_request_structured_replies(3)); sending it again is redundant, and the protocol lets a server refuse it (nbdkit accepts it). The call is meant for programs that turned the automatic request off, and for testing servers.
+The handshake normally sends this option (or NBD_OPT_EXTENDED_HEADERS) by itself before option mode hands over (nbd_set_request_structured_replies(3)); sending it again is redundant, and the protocol lets a server refuse it (nbdkit accepts it). The call is meant for programs that turned the automatic request off, and for testing servers.
 
 This call comes from libnbd 1.16.`,
 			Errors:  optErrs[3:],
@@ -117,16 +117,16 @@ This call comes from libnbd 1.16.`,
 
 ` + optAsync + `
 
-This call comes from libnbd 1.16. The completion callback sees 0 in *error whether the server agreed or refused; nbd_get_structured_replies_negotiated(3) tells which.`,
+This call comes from libnbd 1.16. The completion callback sees 0 in *error whether the server agreed or refused; nbd_get_structured_replies_negotiated(3) tells whether structured replies are in use.`,
 			SeeAlso: []string{"opt_structured_reply", "poll"},
 		},
 		"opt_extended_headers": {
 			Short: "request the server to enable extended headers",
-			Long: `In option mode, ask the server for extended headers (NBD_OPT_EXTENDED_HEADERS), which give requests and replies 64-bit lengths and imply structured replies. The call returns true if the server agreed, false if it refused, and fails only when the connection is lost. The result is what nbd_get_extended_headers_negotiated(3) reports afterwards.
+			Long: `In option mode, ask the server for extended headers (NBD_OPT_EXTENDED_HEADERS), which give requests and replies 64-bit lengths and imply structured replies. The call returns true if the server agreed, false if it refused (a refusal is an answer, not an error), and fails only when the connection is lost. When it returns true, nbd_get_extended_headers_negotiated(3) and nbd_get_structured_replies_negotiated(3) become true and stay true: some servers refuse a second request as redundant, and that false answer does not undo the first. Meta contexts and export details learned earlier are kept; the server's answers to nbd_opt_info(3) or nbd_opt_go(3) after this may differ (for example NBD_FLAG_BLOCK_STAT_PAYLOAD only exists with extended headers).
 
-The handshake normally sends this option by itself (nbd_set_request_extended_headers(3)); the call is meant for programs that turned that off, and for testing servers.
+The handshake normally sends this option by itself (nbd_set_request_extended_headers(3)); the call is meant for programs that turned that off (or structured replies, see nbd_set_request_structured_replies(3)), and for testing servers.
 
-This call comes from libnbd 1.18. This library does not speak extended headers yet, so the call fails with ENOTSUP before sending anything; the handle stays negotiating.`,
+This call comes from libnbd 1.18.`,
 			Errors:  optErrs[3:],
 			SeeAlso: []string{"aio_opt_extended_headers", "set_request_extended_headers", "get_extended_headers_negotiated", "opt_structured_reply"},
 		},
@@ -136,7 +136,7 @@ This call comes from libnbd 1.18. This library does not speak extended headers y
 
 ` + optAsync + `
 
-This call comes from libnbd 1.18. This library does not speak extended headers yet: it fails with ENOTSUP at once, the completion callback is not called, and its .free runs.`,
+This call comes from libnbd 1.18. The completion callback sees 0 in *error whether the server agreed or refused; nbd_get_extended_headers_negotiated(3) tells whether extended headers are in use.`,
 			SeeAlso: []string{"opt_extended_headers", "poll"},
 		},
 		"opt_list": {

@@ -682,10 +682,14 @@ func (h *Handle) SetTLSPSKFile(filename string) error {
 // SetRequestExtendedHeaders controls use of extended headers.
 //
 // Choose whether the handshake asks the server for extended headers
-// (NBD_OPT_EXTENDED_HEADERS), the protocol extension with 64-bit lengths in
-// requests and replies. The default is true. When the server accepts,
-// structured replies are implied, and block status can report 64-bit extents
-// (nbd_block_status_64(3)).
+// (NBD_OPT_EXTENDED_HEADERS), the protocol extension with 32-byte request
+// and reply headers carrying 64-bit lengths. The default is true. The option
+// is sent first, before NBD_OPT_STRUCTURED_REPLY; when the server accepts,
+// structured replies are implied (and not asked for separately); when it
+// refuses, the handshake asks for structured replies instead. With extended
+// headers, zero, trim, cache and block status requests may cover more than 4
+// GiB at once, block status reports 64-bit extents (nbd_block_status_64(3)),
+// and a server may offer nbd_block_status_filter(3).
 //
 // Built with -tags libnbd_system against a libnbd older than 1.18, it fails
 // with ENOTSUP. See nbd_set_request_extended_headers(3).
@@ -724,8 +728,10 @@ func (h *Handle) RequestExtendedHeaders() bool {
 // Return whether the server agreed to extended headers (see
 // [Handle.SetRequestExtendedHeaders]), with which requests and replies carry
 // 64-bit lengths, so that block status can report extents of 4 GiB and more,
-// and commands other than reads and writes can cover more than 4 GiB at
-// once.
+// and zero, trim, cache and block status requests can cover more than 4 GiB
+// at once. Reads and writes keep their limits ([Handle.BlockSize]). The
+// answer is sticky: once the server agreed it stays true, even if a repeated
+// nbd_opt_extended_headers(3) is refused.
 //
 // Built with -tags libnbd_system against a libnbd older than 1.18, it fails
 // with ENOTSUP. See nbd_get_extended_headers_negotiated(3).
@@ -1406,7 +1412,8 @@ func (h *Handle) CanFastZero() (bool, error) {
 // Return whether the server accepts block status requests that name the meta
 // contexts to report (NBD_FLAG_BLOCK_STAT_PAYLOAD), which
 // nbd_block_status_filter(3) sends. It needs extended headers
-// ([Handle.ExtendedHeadersNegotiated]).
+// ([Handle.ExtendedHeadersNegotiated]): without them the answer is false
+// whatever the server said.
 //
 // Built with -tags libnbd_system against a libnbd older than 1.18, it fails
 // with ENOTSUP. See nbd_can_block_status_payload(3).

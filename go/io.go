@@ -386,6 +386,12 @@ func (h *Handle) Cache(ctx context.Context, off, length uint64, flags ...Flag) e
 // BlockStatus queries the metadata contexts requested with
 // AddMetaContext for [off, off+length) and returns the extents per
 // context name (e.g. "base:allocation", flags StateHole/StateZero).
+// length must fit in 32 bits unless ExtendedHeadersNegotiated; with
+// extended headers it may be larger, and an extent of 4 GiB or more is
+// reported whole.  The server may cover less than length (ask again
+// from the end of the last extent), and the last extent of a context may
+// reach past off+length (it is not clipped).  Flags beyond 32 bits,
+// which no well-known context uses, are dropped.
 func (h *Handle) BlockStatus(ctx context.Context, off, length uint64, flags ...Flag) (map[string][]Extent, error) {
 	defer runtime.KeepAlive(h)
 	return h.run(ctx, "BlockStatus", &req{kind: kBlockStatus, off: off, length: length, flags: cflags(flags)})

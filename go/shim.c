@@ -1,6 +1,7 @@
 /* C side of the Go binding; see shim.h for the rules. */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
@@ -127,60 +128,95 @@ gonbd_extents_reset (struct gonbd_extents *e)
   e->oom = 0;
 }
 
-/* Runs inside the driver's notify call; only touches C memory. */
-static int
-extent_cb (void *user_data, const char *metacontext, uint64_t offset,
-           uint32_t *entries, size_t nr_entries, int *error)
+/* Records one extent of metacontext; false when memory ran out (then
+ * e->oom says so).  Runs inside the driver's notify call; only touches C
+ * memory. */
+static bool
+add_extent (struct gonbd_extents *e, const char *metacontext, uint64_t offset,
+            uint64_t length, uint32_t flags)
 {
-  struct gonbd_extents *e = user_data;
-  size_t i, ci;
+  size_t ci;
 
-  (void) error;
   for (ci = 0; ci < e->nctx; ci++)
     if (strcmp (e->ctx[ci], metacontext) == 0)
       break;
   if (ci == e->nctx) {
-    if (e->nctx == GONBD_MAX_CTX) {
+    if (e->nctx == GONBD_MAX_CTX || (e->ctx[ci] = strdup (metacontext)) == NULL) {
       e->oom = 1;
-      return 0;
-    }
-    e->ctx[ci] = strdup (metacontext);
-    if (e->ctx[ci] == NULL) {
-      e->oom = 1;
-      return 0;
+      return false;
     }
     e->nctx++;
   }
-  for (i = 0; i + 1 < nr_entries; i += 2) {
-    if (e->n == e->cap) {
-      size_t ncap = e->cap ? e->cap * 2 : 16;
-      struct gonbd_extent *p = realloc (e->ext, ncap * sizeof *p);
-      if (p == NULL) {
-        e->oom = 1;
-        return 0;
-      }
-      e->ext = p;
-      e->cap = ncap;
+  if (e->n == e->cap) {
+    size_t ncap = e->cap ? e->cap * 2 : 16;
+    struct gonbd_extent *p = realloc (e->ext, ncap * sizeof *p);
+    if (p == NULL) {
+      e->oom = 1;
+      return false;
     }
-    e->ext[e->n].ctx = ci;
-    e->ext[e->n].offset = offset;
-    e->ext[e->n].length = entries[i];
-    e->ext[e->n].flags = entries[i + 1];
-    e->n++;
+    e->ext = p;
+    e->cap = ncap;
+  }
+  e->ext[e->n].ctx = ci;
+  e->ext[e->n].offset = offset;
+  e->ext[e->n].length = length;
+  e->ext[e->n].flags = flags;
+  e->n++;
+  return true;
+}
+
+#ifndef LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_64
+static int
+extent_cb (void *user_data, const char *metacontext, uint64_t offset,
+           uint32_t *entries, size_t nr_entries, int *error)
+{
+  size_t i;
+
+  (void) error;
+  for (i = 0; i + 1 < nr_entries; i += 2) {
+    if (!add_extent (user_data, metacontext, offset, entries[i], entries[i + 1]))
+      return 0;
     offset += entries[i];
   }
   return 0;
 }
+#else
+/* 64-bit extents (libnbd 1.18): with extended headers an extent of 4 GiB
+ * or more arrives whole, where a 32-bit callback would get it cut.  Flags
+ * beyond 32 bits are dropped (Extent.Flags is 32-bit; no well-known
+ * context has them). */
+static int
+extent64_cb (void *user_data, const char *metacontext, uint64_t offset,
+             nbd_extent *entries, size_t nr_entries, int *error)
+{
+  size_t i;
+
+  (void) error;
+  for (i = 0; i < nr_entries; i++) {
+    if (!add_extent (user_data, metacontext, offset, entries[i].length,
+                     (uint32_t) entries[i].flags))
+      return 0;
+    offset += entries[i].length;
+  }
+  return 0;
+}
+#endif
 
 int64_t
 gonbd_block_status (struct nbd_handle *h, uint64_t count, uint64_t off,
                     uint32_t flags, struct gonbd_extents *e,
                     struct gonbd_sub *s)
 {
-  nbd_extent_callback cb = { .callback = extent_cb, .user_data = e };
   gonbd_extents_reset (e);
+#ifdef LIBNBD_HAVE_NBD_AIO_BLOCK_STATUS_64
+  nbd_extent64_callback cb = { .callback = extent64_cb, .user_data = e };
+  return submitted (nbd_aio_block_status_64 (h, count, off, cb,
+                                             NBD_NULL_COMPLETION, flags), s);
+#else
+  nbd_extent_callback cb = { .callback = extent_cb, .user_data = e };
   return submitted (nbd_aio_block_status (h, count, off, cb,
                                           NBD_NULL_COMPLETION, flags), s);
+#endif
 }
 
 static void

@@ -41,6 +41,8 @@ OPT_REPLY_MAGIC = 0x0003E889045565A9
 REQUEST_MAGIC = 0x25609513
 SIMPLE_REPLY_MAGIC = 0x67446698
 STRUCTURED_REPLY_MAGIC = 0x668E33EF
+EXTENDED_REQUEST_MAGIC = 0x21E41C71
+EXTENDED_REPLY_MAGIC = 0x6E8A278C
 
 FLAG_FIXED_NEWSTYLE = 1 << 0
 FLAG_NO_ZEROES = 1 << 1
@@ -72,6 +74,7 @@ REP_ERR_UNKNOWN = REP_ERR + 6
 REP_ERR_SHUTDOWN = REP_ERR + 7
 REP_ERR_BLOCK_SIZE_REQD = REP_ERR + 8
 REP_ERR_TOO_BIG = REP_ERR + 9
+REP_ERR_EXT_HEADER_REQD = REP_ERR + 10
 
 INFO_EXPORT = 0
 INFO_NAME = 1
@@ -90,6 +93,7 @@ TF_CAN_MULTI_CONN = 1 << 8
 TF_SEND_RESIZE = 1 << 9
 TF_SEND_CACHE = 1 << 10
 TF_SEND_FAST_ZERO = 1 << 11
+TF_BLOCK_STAT_PAYLOAD = 1 << 12
 
 CMD_READ = 0
 CMD_WRITE = 1
@@ -105,12 +109,14 @@ CMDFLAG_NO_HOLE = 1 << 1
 CMDFLAG_DF = 1 << 2
 CMDFLAG_REQ_ONE = 1 << 3
 CMDFLAG_FAST_ZERO = 1 << 4
+CMDFLAG_PAYLOAD_LEN = 1 << 5
 
 REPLY_FLAG_DONE = 1 << 0
 CHUNK_NONE = 0
 CHUNK_OFFSET_DATA = 1
 CHUNK_OFFSET_HOLE = 2
 CHUNK_BLOCK_STATUS = 5
+CHUNK_BLOCK_STATUS_EXT = 6
 CHUNK_ERROR = 0x8001
 CHUNK_ERROR_OFFSET = 0x8002
 
@@ -240,6 +246,75 @@ def enc_error_chunk(cookie, error, message=b"", flags=REPLY_FLAG_DONE,
     return enc_chunk(cookie, flags, ctype, payload)
 
 
+def enc_ext_header(cookie, flags, ctype, offset, length,
+                   magic=EXTENDED_REPLY_MAGIC):
+    """Extended reply header (32 bytes): the chunk header with the
+    request's offset and a 64-bit payload length."""
+    return struct.pack(">IHHQQQ", magic, flags, ctype, cookie, offset, length)
+
+
+def enc_ext_chunk(cookie, flags, ctype, offset, payload=b"", length=None):
+    if length is None:
+        length = len(payload)
+    return enc_ext_header(cookie, flags, ctype, offset, length) + payload
+
+
+def enc_block_status_ext_payload(ctx_id, extents, count=None):
+    """BLOCK_STATUS_EXT payload: u32 id, u32 descriptor count, then per
+    extent u64 length and u64 flags."""
+    if count is None:
+        count = len(extents)
+    payload = struct.pack(">II", ctx_id, count)
+    for length, state in extents:
+        payload += struct.pack(">QQ", length, state)
+    return payload
+
+
+def enc_block_status_ext(cookie, offset, ctx_id, extents,
+                         flags=REPLY_FLAG_DONE, count=None):
+    return enc_ext_chunk(cookie, flags, CHUNK_BLOCK_STATUS_EXT, offset,
+                         enc_block_status_ext_payload(ctx_id, extents, count))
+
+
+def extend_replies(data, offset):
+    """Rewrites compact replies (as the baseline encodes them) into their
+    extended form: every structured chunk gets the 32-byte header with
+    OFFSET, a 32-bit BLOCK_STATUS chunk becomes BLOCK_STATUS_EXT, and a
+    simple reply (never a read's, which is structured here) becomes a NONE
+    chunk or an ERROR chunk.  Bytes it does not recognise pass unchanged,
+    so deliberately broken output survives."""
+    out = b""
+    pos = 0
+    while pos + 4 <= len(data):
+        (magic,) = struct.unpack_from(">I", data, pos)
+        if magic == STRUCTURED_REPLY_MAGIC and pos + 20 <= len(data):
+            _, flags, ctype, cookie, length = struct.unpack_from(
+                ">IHHQI", data, pos)
+            payload = data[pos + 20:pos + 20 + length]
+            if ctype == CHUNK_BLOCK_STATUS and len(payload) >= 4:
+                (ctx,) = struct.unpack_from(">I", payload, 0)
+                ext = [struct.unpack_from(">II", payload, 4 + 8 * i)
+                       for i in range((len(payload) - 4) // 8)]
+                out += enc_block_status_ext(cookie, offset, ctx, ext, flags)
+            else:
+                out += enc_ext_chunk(cookie, flags, ctype, offset, payload)
+            pos += 20 + length
+        elif magic == SIMPLE_REPLY_MAGIC and pos + 16 <= len(data):
+            _, error, cookie = struct.unpack_from(">IIQ", data, pos)
+            if error:
+                msg = b"badserver: error"
+                out += enc_ext_chunk(cookie, REPLY_FLAG_DONE, CHUNK_ERROR,
+                                     offset,
+                                     struct.pack(">IH", error, len(msg)) + msg)
+            else:
+                out += enc_ext_chunk(cookie, REPLY_FLAG_DONE, CHUNK_NONE,
+                                     offset)
+            pos += 16
+        else:
+            break
+    return out + data[pos:]
+
+
 def compute_extents(data, offset, length, req_one=False):
     """Block status of data[offset:offset+length] in EXTENT_GRAIN units:
     runs of all-zero blocks are HOLE|ZERO, anything else is 0 (data)."""
@@ -321,8 +396,14 @@ class Conn:
 
 class Request:
     def __init__(self, raw):
-        (self.magic, self.flags, self.type, self.cookie, self.offset,
-         self.length) = struct.unpack(">IHHQQI", raw)
+        if len(raw) == 32:
+            (self.magic, self.flags, self.type, self.cookie, self.offset,
+             self.length) = struct.unpack(">IHHQQQ", raw)
+        else:
+            (self.magic, self.flags, self.type, self.cookie, self.offset,
+             self.length) = struct.unpack(">IHHQQI", raw)
+        self.effect = self.length   # the range the command covers
+        self.filter = None          # block status: context ids asked for
 
 
 class Server:
@@ -339,6 +420,8 @@ class Server:
         self.data = initial_contents()
         self.client_flags = 0
         self.structured = False
+        self.extended = False   # extended headers agreed (implies structured)
+        self.cur_req = None     # the request being answered (extended mode)
         self.meta = {}          # context id -> name of negotiated contexts
         self.opt_replies = 0    # option replies sent so far
         self.reads = 0          # READ requests seen so far
@@ -346,6 +429,14 @@ class Server:
 
     # -- helpers -------------------------------------------------------
     def send(self, data):
+        """Sends DATA; in extended mode the replies the baseline encodes
+        are rewritten into their extended form (extend_replies).  Faults
+        meant to reach the client as they are use send_raw."""
+        if self.extended and self.cur_req is not None:
+            data = extend_replies(data, self.cur_req.offset)
+        self.conn.send(data)
+
+    def send_raw(self, data):
         self.conn.send(data)
 
     def close_now(self, why):
@@ -399,6 +490,8 @@ class Server:
                 self.handle_list(data)
             elif opt == OPT_STRUCTURED_REPLY:
                 self.handle_structured_reply(data)
+            elif opt == OPT_EXTENDED_HEADERS:
+                self.handle_extended_headers(data)
             elif opt in (OPT_LIST_META_CONTEXT, OPT_SET_META_CONTEXT):
                 self.handle_meta_context(opt, data)
             elif opt in (OPT_INFO, OPT_GO):
@@ -426,6 +519,21 @@ class Server:
             return
         self.structured = True
         self.opt_reply(OPT_STRUCTURED_REPLY, REP_ACK)
+
+    # The baseline does not know extended headers (ERR_UNSUP, as an older
+    # server would answer); ExtendedServer speaks them.
+    supports_extended = False
+
+    def handle_extended_headers(self, data):
+        if not self.supports_extended:
+            self.opt_reply(OPT_EXTENDED_HEADERS, REP_ERR_UNSUP)
+            return
+        if data:
+            self.opt_reply(OPT_EXTENDED_HEADERS, REP_ERR_INVALID)
+            return
+        self.extended = True
+        self.structured = True
+        self.opt_reply(OPT_EXTENDED_HEADERS, REP_ACK)
 
     def parse_meta_request(self, data):
         (nlen,) = struct.unpack_from(">I", data, 0)
@@ -485,8 +593,10 @@ class Server:
         return self.finish_info_go(opt)
 
     def send_info_export(self, opt):
-        self.opt_reply(opt, REP_INFO,
-                       enc_info_export(EXPORT_SIZE, self.export_flags))
+        flags = self.export_flags
+        if self.extended:
+            flags |= TF_BLOCK_STAT_PAYLOAD
+        self.opt_reply(opt, REP_INFO, enc_info_export(EXPORT_SIZE, flags))
 
     def send_info_block_size(self, opt):
         self.opt_reply(opt, REP_INFO, enc_info_block_size())
@@ -510,12 +620,29 @@ class Server:
     def transmission(self):
         self.log("transmission phase (structured=%s)" % self.structured)
         while True:
-            req = Request(self.conn.recv(28))
-            if req.magic != REQUEST_MAGIC:
+            req = Request(self.conn.recv(32 if self.extended else 28))
+            want = EXTENDED_REQUEST_MAGIC if self.extended else REQUEST_MAGIC
+            if req.magic != want:
                 self.close_now("bad request magic")
             self.requests += 1
+            self.cur_req = req
             payload = b""
-            if req.type == CMD_WRITE:
+            if self.extended and req.type == CMD_WRITE and \
+                    not (req.flags & CMDFLAG_PAYLOAD_LEN):
+                self.close_now("extended write without PAYLOAD_LEN")
+            if self.extended and (req.flags & CMDFLAG_PAYLOAD_LEN):
+                if req.length > BLOCK_MAX:
+                    self.close_now("payload too long")
+                payload = self.conn.recv(req.length)
+                if req.type == CMD_BLOCK_STATUS:
+                    if len(payload) < 12 or (len(payload) - 8) % 4:
+                        self.close_now("bad block status payload")
+                    (req.effect,) = struct.unpack_from(">Q", payload, 0)
+                    req.filter = [struct.unpack_from(">I", payload, 8 + 4 * i)[0]
+                                  for i in range((len(payload) - 8) // 4)]
+                    payload = b""
+                    req.length = req.effect
+            elif req.type == CMD_WRITE:
                 payload = self.conn.recv(req.length)
             self.log("request type %d flags 0x%x cookie %d offset %d len %d"
                      % (req.type, req.flags, req.cookie, req.offset,
@@ -600,7 +727,10 @@ class Server:
                                bool(req.flags & CMDFLAG_REQ_ONE))
 
     def reply_block_status(self, req):
-        chunks = [(ctx, self.extents_for(req)) for ctx in sorted(self.meta)]
+        ids = sorted(self.meta)
+        if req.filter is not None:
+            ids = [i for i in ids if i in req.filter]
+        chunks = [(ctx, self.extents_for(req)) for ctx in ids]
         for i, (ctx, ext) in enumerate(chunks):
             last = i == len(chunks) - 1
             self.send(enc_block_status(req.cookie, ctx, ext,
@@ -1448,6 +1578,208 @@ class StarttlsRefused(Server):
 
     def handle_starttls(self, data):
         self.opt_reply(OPT_STARTTLS, REP_ERR_POLICY, b"no TLS here")
+# -- extended headers ----------------------------------------------------
+# ExtendedServer agrees to NBD_OPT_EXTENDED_HEADERS; its replies go out in
+# the extended form (Server.send rewrites them).  Faults that must reach
+# the client as written use send_raw.
+
+class ExtendedServer(Server):
+    supports_extended = True
+
+
+def ext_chunk_for(req, ctype, payload=b"", flags=REPLY_FLAG_DONE,
+                  offset=None, length=None):
+    return enc_ext_chunk(req.cookie, flags, ctype,
+                         req.offset if offset is None else offset,
+                         payload, length)
+
+
+@scenario("baseline-extended")
+class BaselineExtended(ExtendedServer):
+    description = ("correct server with extended headers: 32-byte requests "
+                   "and replies, BLOCK_STATUS_EXT (no fault, control)")
+
+
+@scenario("baseline-extended-write")
+class BaselineExtendedWrite(BaselineExtended):
+    description = ("baseline-extended, driven by a write (PAYLOAD_LEN) "
+                   "(no fault, control)")
+
+
+@scenario("baseline-extended-bs")
+class BaselineExtendedBs(BaselineExtended):
+    description = ("baseline-extended, driven by block status "
+                   "(BLOCK_STATUS_EXT to a 32-bit callback) (no fault, control)")
+
+
+@scenario("baseline-extended-bs-one")
+class BaselineExtendedBsOne(BaselineExtended):
+    description = ("baseline-extended, driven by block status with REQ_ONE "
+                   "(no fault, control)")
+
+
+@scenario("ext-refused-after-sr")
+class ExtRefusedAfterSr(Server):
+    description = ("server refuses NBD_OPT_EXTENDED_HEADERS: the client "
+                   "falls back to structured replies (no fault, control)")
+
+    def handle_extended_headers(self, data):
+        self.opt_reply(OPT_EXTENDED_HEADERS, REP_ERR_POLICY, b"no thanks")
+
+
+@scenario("ext-bs-huge-extent")
+class ExtBsHugeExtent(ExtendedServer):
+    description = ("BLOCK_STATUS_EXT whose only extent is 5 GiB (the last "
+                   "extent may overshoot; a 32-bit callback sees it cut "
+                   "below 4 GiB) (no fault, control)")
+
+    def reply_block_status(self, req):
+        self.send_raw(enc_block_status_ext(req.cookie, req.offset, META_ID,
+                                           [(5 << 30, 0)]))
+
+
+@scenario("ext-bs-flags-64")
+class ExtBsFlags64(ExtendedServer):
+    description = ("BLOCK_STATUS_EXT extent flags beyond 32 bits: a 32-bit "
+                   "callback gets EOVERFLOW, the command fails, the "
+                   "connection stays")
+
+    def reply_block_status(self, req):
+        self.send_raw(enc_block_status_ext(req.cookie, req.offset, META_ID,
+                                           [(4096, 1 << 40)]))
+
+
+@scenario("ext-simple-reply")
+class ExtSimpleReply(ExtendedServer):
+    description = "simple reply (16-byte header) after extended headers"
+
+    def reply_flush(self, req):
+        self.send_raw(enc_simple_reply(req.cookie, 0))
+        self.stall()
+
+
+@scenario("ext-structured-chunk")
+class ExtStructuredChunk(ExtendedServer):
+    description = ("20-byte structured chunk header after extended headers "
+                   "were agreed")
+
+    def reply_read(self, req):
+        self.send_raw(enc_offset_data(req.cookie, req.offset,
+                                      self.read_bytes(req), REPLY_FLAG_DONE))
+        self.stall()
+
+
+@scenario("ext-offset-mismatch")
+class ExtOffsetMismatch(ExtendedServer):
+    description = ("extended reply whose header offset differs from the "
+                   "request's")
+
+    def reply_read(self, req):
+        payload = struct.pack(">Q", req.offset) + self.read_bytes(req)
+        self.send_raw(ext_chunk_for(req, CHUNK_OFFSET_DATA, payload,
+                                    offset=req.offset + 512))
+        self.stall()
+
+
+@scenario("ext-huge-payload-len")
+class ExtHugePayloadLen(ExtendedServer):
+    description = ("extended reply header announcing a 2^40-byte payload "
+                   "(must be refused before any allocation)")
+
+    def reply_read(self, req):
+        self.send_raw(enc_ext_header(req.cookie, REPLY_FLAG_DONE,
+                                     CHUNK_OFFSET_DATA, req.offset, 1 << 40))
+        self.stall()
+
+
+@scenario("ext-payload-len-1g")
+class ExtPayloadLen1g(ExtendedServer):
+    description = ("extended data chunk announcing 1 GiB for a 4 KiB read "
+                   "(must be refused before any allocation)")
+
+    def reply_read(self, req):
+        self.send_raw(enc_ext_header(req.cookie, REPLY_FLAG_DONE,
+                                     CHUNK_OFFSET_DATA, req.offset, 1 << 30))
+        self.stall()
+
+
+@scenario("ext-bs-compact-chunk")
+class ExtBsCompactChunk(ExtendedServer):
+    description = ("32-bit BLOCK_STATUS chunk (in an extended header) after "
+                   "extended headers were agreed")
+
+    def reply_block_status(self, req):
+        payload = struct.pack(">III", META_ID, req.length, 0)
+        self.send_raw(ext_chunk_for(req, CHUNK_BLOCK_STATUS, payload))
+        self.stall()
+
+
+@scenario("ext-bs-count-mismatch")
+class ExtBsCountMismatch(ExtendedServer):
+    description = ("BLOCK_STATUS_EXT descriptor count disagrees with the "
+                   "payload length")
+
+    def reply_block_status(self, req):
+        self.send_raw(enc_block_status_ext(req.cookie, req.offset, META_ID,
+                                           [(req.length, 0)], count=7))
+        self.stall()
+
+
+@scenario("ext-bs-bad-length")
+class ExtBsBadLength(ExtendedServer):
+    description = ("BLOCK_STATUS_EXT payload length not 8 + a multiple of "
+                   "16")
+
+    def reply_block_status(self, req):
+        payload = enc_block_status_ext_payload(META_ID, [(req.length, 0)])
+        self.send_raw(ext_chunk_for(req, CHUNK_BLOCK_STATUS_EXT,
+                                    payload + bytes(4)))
+        self.stall()
+
+
+@scenario("ext-bs-zero-length-extent")
+class ExtBsZeroLengthExtent(ExtendedServer, BsZeroLengthExtent):
+    description = "BLOCK_STATUS_EXT contains an extent of length 0"
+
+
+@scenario("ext-bs-extents-beyond-request")
+class ExtBsExtentsBeyondRequest(ExtendedServer, BsExtentsBeyondRequest):
+    description = ("BLOCK_STATUS_EXT extents keep going after the requested "
+                   "range is already covered")
+
+
+@scenario("ext-bs-req-one-many")
+class ExtBsReqOneMany(ExtendedServer, BsReqOneMany):
+    description = "BLOCK_STATUS_EXT with REQ_ONE answered with 3 extents"
+
+
+@scenario("ext-bs-unknown-context")
+class ExtBsUnknownContext(ExtendedServer, BsUnknownContext):
+    description = "BLOCK_STATUS_EXT for context id 99 (never negotiated)"
+
+
+@scenario("ext-header-not-negotiated")
+class ExtHeaderNotNegotiated(Server):
+    description = ("server refuses extended headers, agrees to structured "
+                   "replies, then answers a read with an extended header")
+
+    def reply_read(self, req):
+        payload = struct.pack(">Q", req.offset) + self.read_bytes(req)
+        self.send_raw(ext_chunk_for(req, CHUNK_OFFSET_DATA, payload))
+        self.stall()
+
+
+@scenario("ext-go-unsup")
+class ExtGoUnsup(ExtendedServer):
+    description = ("server agrees to extended headers, then refuses NBD_OPT_GO "
+                   "as unsupported (the EXPORT_NAME fallback is forbidden)")
+
+    def handle_info_go(self, opt, data):
+        self.opt_reply(opt, REP_ERR_UNSUP)
+        return False
+
+    def handle_export_name(self, data):
+        self.close_now("EXPORT_NAME after extended headers")
 
 
 # ---------------------------------------------------------------------------

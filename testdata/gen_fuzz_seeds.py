@@ -21,9 +21,16 @@ docs/notes-robustness.md):
     STRUCTURED_REPLY, SET_META_CONTEXT base:allocation, GO with
     INFO_BLOCK_SIZE (libnbd's default sequence with one meta context;
     when STRUCTURED_REPLY is refused the SET_META_CONTEXT step is skipped);
+    a stream whose first option reply answers EXTENDED_HEADERS ("*-eh-*")
+    assumes the client asked for EXTENDED_HEADERS first (then, if refused,
+    STRUCTURED_REPLY);
   * reply streams answer requests whose cookies are 1, 2, 3, ... : cookie 1
     is a READ of 4096 bytes at offset 8192, cookie 2 a BLOCK_STATUS of
-    65536 bytes at 0, cookie 3 a FLUSH; the metadata context id is 1.
+    65536 bytes at 0, cookie 3 a FLUSH; the metadata context id is 1.  A
+    stream that starts with an extended reply header ("*-ext-*") is read
+    with extended headers negotiated, where also cookie 9 is a
+    BLOCK_STATUS of 8 GiB at 4096 and cookie 10 a WRITE_ZEROES of 6 GiB
+    at 0; every extended header echoes its request's offset.
 """
 
 import os
@@ -155,6 +162,23 @@ def handshake_seeds():
         go_replies())
     s["bad-meta-context-not-requested"] = newstyle(
         sr_ack(), meta_replies(name=b"qemu:dirty-bitmap:bad"), go_replies())
+    # extended headers: asked for first; accepted, refused, then misused
+    eh_ack = b.enc_opt_reply(b.OPT_EXTENDED_HEADERS, b.REP_ACK)
+    s["ok-eh-go"] = newstyle(eh_ack, meta_replies(), go_replies(
+        export_flags=b.EXPORT_FLAGS | b.TF_BLOCK_STAT_PAYLOAD))
+    s["ok-eh-refused-sr"] = newstyle(
+        b.enc_opt_reply(b.OPT_EXTENDED_HEADERS, b.REP_ERR_UNSUP),
+        sr_ack(), meta_replies(), go_replies())
+    s["ok-eh-refused-no-sr"] = newstyle(
+        b.enc_opt_reply(b.OPT_EXTENDED_HEADERS, b.REP_ERR_POLICY, b"no"),
+        b.enc_opt_reply(b.OPT_STRUCTURED_REPLY, b.REP_ERR_UNSUP),
+        go_replies())
+    s["bad-eh-go-unsup"] = newstyle(
+        eh_ack, meta_replies(), b.enc_opt_reply(b.OPT_GO, b.REP_ERR_UNSUP),
+        b.enc_export_name_reply())
+    s["bad-eh-ack-with-data"] = newstyle(
+        b.enc_opt_reply(b.OPT_EXTENDED_HEADERS, b.REP_ACK, b"\0\0\0\0"))
+    s["bad-eh-wrong-option"] = newstyle(eh_ack, go_replies())
     s["bad-truncated-greeting"] = b.enc_greeting_newstyle()[:10]
     s["bad-truncated-opt-reply"] = newstyle(sr_ack()[:12])
     return s
@@ -250,10 +274,91 @@ def reply_seeds():
     s["bad-bs-truncated-entry"] = b.enc_chunk(
         BS_COOKIE, b.REPLY_FLAG_DONE, b.CHUNK_BLOCK_STATUS,
         struct.pack(">III", b.META_ID, 65536, 0)[:10])
+    s.update(ext_reply_seeds(ext))
     s["bad-truncated-header"] = b.enc_offset_data(
         READ_COOKIE, READ_OFF, DATA, b.REPLY_FLAG_DONE)[:10]
     s["bad-truncated-payload"] = b.enc_simple_reply(
         READ_COOKIE, 0, DATA)[:16 + half]
+    return s
+
+
+BIG_BS_COOKIE, BIG_ZERO_COOKIE = 9, 10
+BIG_BS_OFF, BIG_BS_LEN = 4096, 8 << 30
+
+
+def ext_reply_seeds(ext):
+    """Reply streams with extended headers (see the docstring above)."""
+    s = {}
+    half = READ_LEN // 2
+
+    def chunk(cookie, ctype, payload=b"", flags=b.REPLY_FLAG_DONE,
+              offset=None, length=None):
+        req_off = {READ_COOKIE: READ_OFF, BIG_BS_COOKIE: BIG_BS_OFF}.get(
+            cookie, 0)
+        return b.enc_ext_chunk(cookie, flags, ctype,
+                               req_off if offset is None else offset,
+                               payload, length)
+
+    def data_chunk(off, d, flags=0):
+        return chunk(READ_COOKIE, b.CHUNK_OFFSET_DATA,
+                     struct.pack(">Q", off) + d, flags)
+
+    def bs(cookie, extents, ctx=b.META_ID, flags=b.REPLY_FLAG_DONE,
+           count=None, offset=None):
+        return chunk(cookie, b.CHUNK_BLOCK_STATUS_EXT,
+                     b.enc_block_status_ext_payload(ctx, extents, count),
+                     flags, offset)
+
+    s["ok-ext-read-split"] = (
+        data_chunk(READ_OFF + half, DATA[half:]) +
+        data_chunk(READ_OFF, DATA[:half]) +
+        chunk(READ_COOKIE, b.CHUNK_NONE))
+    s["ok-ext-read-hole"] = (
+        data_chunk(READ_OFF, DATA[:half]) +
+        chunk(READ_COOKIE, b.CHUNK_OFFSET_HOLE,
+              struct.pack(">QI", READ_OFF + half, half)))
+    s["ok-ext-flush-none"] = chunk(FLUSH_COOKIE, b.CHUNK_NONE)
+    s["ok-ext-error"] = chunk(READ_COOKIE, b.CHUNK_ERROR,
+                              struct.pack(">IH", b.EIO, 3) + b"bad")
+    s["ok-ext-block-status"] = bs(BS_COOKIE, ext)
+    s["ok-ext-block-status-huge"] = (
+        bs(BIG_BS_COOKIE, [(5 << 30, b.STATE_HOLE | b.STATE_ZERO),
+                           (4 << 30, 0)]) +
+        chunk(BIG_ZERO_COOKIE, b.CHUNK_NONE))
+    s["ok-ext-block-status-flags64"] = bs(BS_COOKIE, [(65536, 1 << 40)])
+    s["ok-ext-interleaved"] = (
+        data_chunk(READ_OFF + half, DATA[half:]) + bs(BS_COOKIE, ext) +
+        chunk(FLUSH_COOKIE, b.CHUNK_NONE) +
+        data_chunk(READ_OFF, DATA[:half]) + chunk(READ_COOKIE, b.CHUNK_NONE))
+
+    s["bad-ext-simple-reply"] = (b.enc_ext_header(
+        FLUSH_COOKIE, b.REPLY_FLAG_DONE, b.CHUNK_NONE, 0, 0) +
+        b.enc_simple_reply(FLUSH_COOKIE, 0))
+    s["bad-ext-structured-header"] = (
+        chunk(FLUSH_COOKIE, b.CHUNK_NONE) +
+        b.enc_offset_data(READ_COOKIE, READ_OFF, DATA, b.REPLY_FLAG_DONE))
+    s["bad-ext-offset-mismatch"] = chunk(
+        READ_COOKIE, b.CHUNK_OFFSET_DATA,
+        struct.pack(">Q", READ_OFF) + DATA, offset=READ_OFF + 512)
+    s["bad-ext-len-huge"] = chunk(READ_COOKIE, b.CHUNK_OFFSET_DATA,
+                                  struct.pack(">Q", READ_OFF),
+                                  length=1 << 40)
+    s["bad-ext-len-1g"] = chunk(READ_COOKIE, b.CHUNK_OFFSET_DATA,
+                                struct.pack(">Q", READ_OFF),
+                                length=1 << 30)
+    s["bad-ext-bs-compact"] = chunk(
+        BS_COOKIE, b.CHUNK_BLOCK_STATUS,
+        struct.pack(">III", b.META_ID, 65536, 0))
+    s["bad-ext-bs-count"] = bs(BS_COOKIE, ext, count=len(ext) + 3)
+    s["bad-ext-bs-length"] = chunk(
+        BS_COOKIE, b.CHUNK_BLOCK_STATUS_EXT,
+        b.enc_block_status_ext_payload(b.META_ID, ext) + bytes(4))
+    s["bad-ext-bs-zero-length"] = bs(BS_COOKIE, [(0, 0)] + ext)
+    s["bad-ext-bs-beyond-request"] = bs(BS_COOKIE, ext + [(4096, 0)])
+    s["bad-ext-bs-unknown-context"] = bs(BS_COOKIE, ext, ctx=99)
+    s["bad-ext-bs-wrap"] = bs(BIG_BS_COOKIE, [(4096, 0),
+                                               ((1 << 64) - 4096, 0)])
+    s["bad-ext-bs-offset"] = bs(BS_COOKIE, ext, offset=4096)
     return s
 
 

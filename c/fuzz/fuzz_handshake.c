@@ -19,6 +19,10 @@
  *     each time the handle reaches NEGOTIATING an option is started with
  *     nbd_internal_begin_user_option (GO, INFO, LIST, LIST_META_CONTEXT,
  *     rarely ABORT).
+ * Extended headers: in both forms the client asks for them (before
+ * structured replies) exactly when the stream's first option reply, at
+ * byte 18 after the greeting, answers NBD_OPT_EXTENDED_HEADERS; older
+ * seeds, whose first reply answers STRUCTURED_REPLY, keep their meaning.
  * The client's own bytes (h->wbuf) are discarded after each feed.
  */
 #include "fuzz_common.h"
@@ -85,6 +89,9 @@ check_invariants (struct nbd_handle *h, struct hs_ctx *x)
     FZ_CHECK (h->dead_errno != 0);
     FZ_CHECK (h->dead_msg != NULL);
   }
+  /* Extended headers imply structured replies. */
+  if (h->eh_negotiated)
+    FZ_CHECK (h->sr_negotiated);
   if (h->state == ST_TRANSMISSION) {
     FZ_CHECK (h->have_info);
     FZ_CHECK (h->eflags & NBD_FLAG_HAS_FLAGS);
@@ -125,6 +132,8 @@ exercise_getters (struct nbd_handle *h)
   (void) nbd_can_flush (h);
   (void) nbd_can_meta_context (h, "base:allocation");
   (void) nbd_get_structured_replies_negotiated (h);
+  (void) nbd_get_extended_headers_negotiated (h);
+  (void) nbd_can_block_status_payload (h);
   (void) nbd_aio_is_negotiating (h);
   (void) nbd_aio_is_ready (h);
   (void) nbd_aio_is_dead (h);
@@ -135,6 +144,15 @@ exercise_getters (struct nbd_handle *h)
   free (s);
   s = nbd_get_export_description (h);
   free (s);
+}
+
+/* Whether the stream's first option reply (after the 18-byte newstyle
+ * greeting) answers NBD_OPT_EXTENDED_HEADERS. */
+static bool
+answers_extended_headers (const uint8_t *d, size_t n)
+{
+  return n >= 30 && be64_get (d + 18) == NBD_REP_MAGIC &&
+    be32_get (d + 26) == NBD_OPT_EXTENDED_HEADERS;
 }
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -171,6 +189,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     fz_enable_debug (h);
   nbd_set_opt_mode (h, (b0 & 0x01) != 0);
   nbd_set_request_structured_replies (h, (b0 & 0x02) != 0);
+  nbd_set_request_extended_headers (h, answers_extended_headers (data, size));
   if (b0 & 0x04) { x.want_base = true; FZ_CHECK (nbd_add_meta_context (h, "base:allocation") == 0); }
   if (b0 & 0x10) { x.want_ns = true; FZ_CHECK (nbd_add_meta_context (h, "qemu:") == 0); }
   nbd_set_full_info (h, (b0 & 0x08) != 0);

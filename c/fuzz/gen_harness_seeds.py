@@ -13,6 +13,7 @@ chunks that fill a gap).  Deterministic output.  The option sequence of an
 opt-mode seed is computed with the same xorshift32 the harness uses.
 """
 import os
+import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -164,6 +165,40 @@ def reply_seeds():
         b.enc_error_chunk(7, b.EIO, b"oops", flags=0,
                           ctype=b.CHUNK_ERROR_OFFSET, offset=70000) +
         b.enc_none(7))
+
+    # extended headers (b3 bit0), every extra command, two contexts; the
+    # block status commands with 64-bit callbacks (b3 bit1), in 5-byte pieces
+    def ext(cookie, off, ctype, payload=b"", flags=DONE):
+        return b.enc_ext_chunk(cookie, flags, ctype, off, payload)
+
+    def ext_bs(cookie, off, ctx, extents, flags=DONE):
+        return ext(cookie, off, b.CHUNK_BLOCK_STATUS_EXT,
+                   b.enc_block_status_ext_payload(ctx, extents), flags)
+
+    def ext_data(cookie, req_off, off, d, flags=0):
+        return ext(cookie, req_off, b.CHUNK_OFFSET_DATA,
+                   struct.pack(">Q", off) + d, flags)
+
+    ext_all = (
+        ext_data(5, 0, 0, b"\5" * 1024, DONE) +
+        ext_bs(6, 4096, 1, [(4096, 0)]) +
+        ext(4, 0, b.CHUNK_NONE) + ext(8, 0, b.CHUNK_NONE) +
+        ext_bs(2, 0, 1, [(4096, 0), (61440, 3)], 0) +
+        ext_bs(2, 0, 2, [(65536, 1 << 33)]) +
+        ext_bs(9, 4096, 1, [(6 << 30, 3), (3 << 30, 0)], 0) +
+        ext_bs(9, 4096, 2, [(8 << 30, 0)]) +
+        ext(10, 0, b.CHUNK_NONE) + ext(3, 0, b.CHUNK_NONE) +
+        ext_data(7, 65536, 65536, b"\7" * 65536) +
+        ext(7, 65536, b.CHUNK_OFFSET_HOLE, struct.pack(">QI", 131072, 65536)) +
+        ext_data(1, 8192, 8192, b"\1" * 4096, DONE))
+    s["ext-all-wide"] = bytes([0x83, 5, 11, 0x03]) + ext_all
+    s["ext-all-narrow"] = bytes([0x83, 0, 0, 0x01]) + ext_all
+    # a filtered block status (b3 bit2: only id 1 asked for) answered by
+    # id 2: fatal; and one answered properly
+    s["ext-filter-excluded"] = bytes([0x03, 0, 0, 0x07]) + (
+        ext_bs(2, 0, 2, [(65536, 0)]))
+    s["ext-filter-ok"] = bytes([0x03, 0, 0, 0x07]) + (
+        ext_bs(2, 0, 1, [(65536, 0)]) + ext(3, 0, b.CHUNK_NONE))
     return s
 
 

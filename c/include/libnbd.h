@@ -61,7 +61,8 @@ struct nbd_handle;
 #define LIBNBD_CMD_FLAG_DF                       0x04U
 #define LIBNBD_CMD_FLAG_REQ_ONE                  0x08U
 #define LIBNBD_CMD_FLAG_FAST_ZERO                0x10U
-#define LIBNBD_CMD_FLAG_MASK                     0x1fU
+#define LIBNBD_CMD_FLAG_PAYLOAD_LEN              0x20U
+#define LIBNBD_CMD_FLAG_MASK                     0x3fU
 
 /* handshake flags: nbd_set_handshake_flags */
 #define LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE     0x01U

@@ -43,6 +43,9 @@ void
 nbd_internal_cmd_free (struct nbd_handle *h, struct command *c)
 {
   nbd_internal_free_callbacks (c);
+  free (c->payload);
+  c->payload = NULL;
+  c->payload_len = 0;
   if (h->nr_free_cmds < MAX_FREE_CMDS) {
     c->next = h->free_cmds;
     h->free_cmds = c;

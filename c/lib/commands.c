@@ -57,6 +57,11 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
     set_error (EINVAL, "flags: 0x%x does not fit the protocol's 16 bits", flags);
     return -1;
   }
+  if (flags & LIBNBD_CMD_FLAG_PAYLOAD_LEN) {
+    set_error (EINVAL, "flags: LIBNBD_CMD_FLAG_PAYLOAD_LEN is only meaningful on a write "
+               "or a filtered block status (and the library sets it)");
+    return -1;
+  }
   if ((st & LIBNBD_STRICT_FLAGS) && (flags & ~allowed)) {
     set_error (EINVAL, "flags: 0x%x is not valid for this %s call",
                flags & ~allowed, command_name (type));
@@ -125,8 +130,10 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
       return -1;
     }
   }
-  else if (count > UINT32_MAX) {
-    set_error (EINVAL, "count %llu does not fit the protocol's 32 bits",
+  else if (count > UINT32_MAX && !h->eh_negotiated) {
+    /* Only extended headers carry a 64-bit effect length. */
+    set_error (EINVAL, "count %llu does not fit the protocol's 32 bits "
+               "(extended headers were not negotiated)",
                (unsigned long long) count);
     return -1;
   }
@@ -138,12 +145,28 @@ enqueue (struct nbd_handle *h, struct command *c)
 {
   bool was_idle = h->sendq_head == NULL;
 
-  be32_put (c->hdr, NBD_REQUEST_MAGIC);
+  if (h->eh_negotiated) {
+    /* Extended request: the length is 64 bits.  It is a payload length
+     * (with NBD_CMD_FLAG_PAYLOAD_LEN) for a write and for a request that
+     * carries its own payload, else the effect length. */
+    uint64_t len = c->count;
+    if (c->type == NBD_CMD_WRITE || c->payload) {
+      c->wire_flags |= NBD_CMD_FLAG_PAYLOAD_LEN;
+      if (c->payload) len = c->payload_len;
+    }
+    be32_put (c->hdr, NBD_EXTENDED_REQUEST_MAGIC);
+    be64_put (c->hdr + 24, len);
+    c->hdr_len = NBD_EXT_REQUEST_SIZE;
+  }
+  else {
+    be32_put (c->hdr, NBD_REQUEST_MAGIC);
+    be32_put (c->hdr + 24, (uint32_t) c->count);
+    c->hdr_len = NBD_REQUEST_SIZE;
+  }
   be16_put (c->hdr + 4, c->wire_flags);
   be16_put (c->hdr + 6, c->type);
   be64_put (c->hdr + 8, c->cookie);
   be64_put (c->hdr + 16, c->offset);
-  be32_put (c->hdr + 24, (uint32_t) c->count);
   c->next = NULL;
   if (h->sendq_tail) h->sendq_tail->next = c; else h->sendq_head = c;
   h->sendq_tail = c;
@@ -166,24 +189,34 @@ enqueue (struct nbd_handle *h, struct command *c)
 
 /* Validates, builds and queues one command.  Returns it, or NULL with the
  * error set.  On success the command keeps the closures (the caller's
- * copies are cleared); on failure the wrapper frees them. */
+ * copies are cleared) and the payload; on failure the wrapper frees the
+ * closures and this frees the payload. */
 static struct command *
-issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
-       void *buf, uint32_t flags, bool sync,
-       nbd_completion_callback *completion, nbd_chunk_callback *chunk,
-       nbd_extent_callback *extent)
+issue_payload (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
+               void *buf, uint32_t flags, bool sync,
+               nbd_completion_callback *completion, nbd_chunk_callback *chunk,
+               nbd_extent_callback *extent, uint8_t *payload, uint32_t payload_len)
 {
   struct command *c;
 
   if (h->disc_queued) {
     set_error (EINVAL, "cannot request more commands after NBD_CMD_DISC");
+    free (payload);
     return NULL;
   }
-  if (check_request (h, type, offset, count, flags, chunk != NULL) == -1)
+  /* NBD_CMD_FLAG_PAYLOAD_LEN follows the wire format, not the caller: on
+   * a write or a filtered block status it is ignored (enqueue sets it
+   * when extended headers are in use); elsewhere check_request refuses
+   * it, since the server would then wait for a payload. */
+  if (type == NBD_CMD_WRITE || payload)
+    flags &= ~(uint32_t) LIBNBD_CMD_FLAG_PAYLOAD_LEN;
+  if (check_request (h, type, offset, count, flags, chunk != NULL) == -1 ||
+      (c = nbd_internal_cmd_alloc (h)) == NULL) {
+    free (payload);
     return NULL;
-  c = nbd_internal_cmd_alloc (h);
-  if (c == NULL)
-    return NULL;
+  }
+  c->payload = payload;
+  c->payload_len = payload_len;
   c->type = type;
   c->wire_flags = (uint16_t) flags;
   c->offset = offset;
@@ -196,6 +229,16 @@ issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
   if (extent) TAKE_CALLBACK (c->extent, extent);
   enqueue (h, c);
   return c;
+}
+
+static struct command *
+issue (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
+       void *buf, uint32_t flags, bool sync,
+       nbd_completion_callback *completion, nbd_chunk_callback *chunk,
+       nbd_extent_callback *extent)
+{
+  return issue_payload (h, type, offset, count, buf, flags, sync, completion,
+                        chunk, extent, NULL, 0);
 }
 
 /* Finishes a sync command: waits, frees, reports. */
@@ -369,15 +412,75 @@ issue_bs64 (struct nbd_handle *h, uint64_t count, uint64_t offset, bool sync,
   return c;
 }
 
-/* libnbd 1.18: block status limited to some contexts (a request payload).
- * That needs extended headers, which this library does not negotiate yet,
- * so no server can take it (nbd_can_block_status_payload is false). */
-static int
-refuse_filter (struct nbd_handle *h)
+/* libnbd 1.18: block status limited to some of the negotiated contexts.
+ * The request carries a payload (NBD_CMD_FLAG_PAYLOAD_LEN): the effect
+ * length, then the ids of the wanted contexts.  That needs extended
+ * headers and a server that advertised NBD_FLAG_BLOCK_STAT_PAYLOAD.
+ * Returns the payload (malloc'd) or NULL with the error set. */
+static uint8_t *
+filter_payload (struct nbd_handle *h, uint64_t count, char **contexts, uint32_t *len)
 {
-  set_error (ENOTSUP, "the server cannot filter block status by context "
-             "(that needs extended headers, not negotiated)");
-  return -1;
+  size_t n = 0, i, j, k = 0;
+  uint8_t *p;
+
+  if (!h->eh_negotiated) {
+    set_error (ENOTSUP, "the server cannot filter block status by context "
+               "(that needs extended headers, which were not negotiated)");
+    return NULL;
+  }
+  if ((h->strict & LIBNBD_STRICT_COMMANDS) && !(h->eflags & NBD_FLAG_BLOCK_STAT_PAYLOAD)) {
+    set_error (ENOTSUP, "the server does not support block status payloads "
+               "(see nbd_can_block_status_payload)");
+    return NULL;
+  }
+  while (contexts[n]) n++;
+  if (n == 0) {
+    set_error (EINVAL, "contexts: the filter must name at least one meta context");
+    return NULL;
+  }
+  p = malloc (NBD_BS_FILTER_PREFIX + 4 * n);
+  if (!p) {
+    set_error (ENOMEM, "out of memory");
+    return NULL;
+  }
+  be64_put (p, count);
+  for (i = 0; contexts[i]; i++) {
+    uint32_t id;
+    for (j = 0; j < h->nr_meta; j++)
+      if (strcmp (h->meta[j].name, contexts[i]) == 0) break;
+    if (j == h->nr_meta) {
+      set_error (EINVAL, "contexts: '%s' is not a negotiated meta context "
+                 "(see nbd_can_meta_context)", contexts[i]);
+      free (p);
+      return NULL;
+    }
+    id = h->meta[j].id;
+    /* A context named twice is sent once. */
+    for (j = 0; j < k; j++)
+      if (be32_get (p + NBD_BS_FILTER_PREFIX + 4 * j) == id) break;
+    if (j == k)
+      be32_put (p + NBD_BS_FILTER_PREFIX + 4 * k++, id);
+  }
+  *len = (uint32_t) (NBD_BS_FILTER_PREFIX + 4 * k);
+  return p;
+}
+
+static struct command *
+issue_filter (struct nbd_handle *h, uint64_t count, uint64_t offset, char **contexts,
+              bool sync, nbd_extent64_callback *extent64,
+              nbd_completion_callback *completion, uint32_t flags)
+{
+  struct command *c;
+  uint32_t len = 0;
+  uint8_t *payload = filter_payload (h, count, contexts, &len);
+
+  if (!payload)
+    return NULL;
+  c = issue_payload (h, NBD_CMD_BLOCK_STATUS, offset, count, NULL, flags, sync,
+                     completion, NULL, NULL, payload, len);
+  if (c)
+    TAKE_CALLBACK (c->extent64, extent64);
+  return c;
 }
 
 int
@@ -385,7 +488,8 @@ nbd_unlocked_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t
                                   char **contexts, nbd_extent64_callback *extent64,
                                   uint32_t flags)
 {
-  return refuse_filter (h);
+  struct command *c = issue_filter (h, count, offset, contexts, true, extent64, NULL, flags);
+  return c ? finish_sync (h, c) : -1;
 }
 
 int64_t
@@ -393,7 +497,9 @@ nbd_unlocked_aio_block_status_filter (struct nbd_handle *h, uint64_t count, uint
                                       char **contexts, nbd_extent64_callback *extent64,
                                       nbd_completion_callback *completion, uint32_t flags)
 {
-  return refuse_filter (h);
+  struct command *c = issue_filter (h, count, offset, contexts, false, extent64,
+                                    completion, flags);
+  return c ? (int64_t) c->cookie : -1;
 }
 
 int

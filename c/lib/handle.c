@@ -66,6 +66,7 @@ free_command_list (struct nbd_handle *h, struct command *c)
   while (c) {
     struct command *next = c->next;
     nbd_internal_free_callbacks (c);
+    free (c->payload);
     free (c->ranges);
     free (c);
     c = next;

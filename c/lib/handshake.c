@@ -46,6 +46,7 @@ option_name (uint32_t opt)
   case NBD_OPT_STRUCTURED_REPLY: return "NBD_OPT_STRUCTURED_REPLY";
   case NBD_OPT_LIST_META_CONTEXT: return "NBD_OPT_LIST_META_CONTEXT";
   case NBD_OPT_SET_META_CONTEXT: return "NBD_OPT_SET_META_CONTEXT";
+  case NBD_OPT_EXTENDED_HEADERS: return "NBD_OPT_EXTENDED_HEADERS";
   default: return "unknown option";
   }
 }
@@ -224,6 +225,13 @@ next_auto_option (struct nbd_handle *h)
     nbd_internal_queue_option (h, NBD_OPT_STARTTLS, NULL, 0);
     return;
   }
+  /* Extended headers imply structured replies, so they are asked for
+   * first; a refusal falls back to NBD_OPT_STRUCTURED_REPLY
+   * (option_finished).  request_eh means nothing without request_sr. */
+  if (h->request_sr && h->request_eh) {
+    nbd_internal_queue_option (h, NBD_OPT_EXTENDED_HEADERS, NULL, 0);
+    return;
+  }
   if (h->request_sr) {
     nbd_internal_queue_option (h, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
     return;
@@ -245,7 +253,7 @@ enter_transmission (struct nbd_handle *h)
   h->rhdr_len = 0;
   debug (h, "negotiation finished: size %llu, flags 0x%x, %s replies",
          (unsigned long long) h->size, h->eflags,
-         h->sr_negotiated ? "structured" : "simple");
+         h->eh_negotiated ? "extended" : h->sr_negotiated ? "structured" : "simple");
 }
 
 /* Ends the user's option call (opt mode), reporting err to its callback. */
@@ -301,12 +309,25 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
     next_auto_option (h);
     return;
 
+  case NBD_OPT_EXTENDED_HEADERS:
   case NBD_OPT_STRUCTURED_REPLY:
-    h->sr_negotiated = err == 0;
+    /* Sticky, as libnbd: a server may refuse a repeated request (or
+     * structured replies once extended headers are on) as redundant. */
+    if (err == 0) {
+      h->sr_negotiated = true;
+      if (opt == NBD_OPT_EXTENDED_HEADERS)
+        h->eh_negotiated = true;
+    }
     if (h->opt_user) {
-      /* nbd_opt_structured_reply: a refusal is an answer, not an error. */
+      /* nbd_opt_structured_reply / nbd_opt_extended_headers: a refusal
+       * is an answer (false), not an error. */
       nbd_internal_set_state (h, ST_NEGOTIATING);
+      h->opt_acked = err == 0;
       finish_user_option (h, 0, NULL);
+      return;
+    }
+    if (opt == NBD_OPT_EXTENDED_HEADERS && err) {
+      nbd_internal_queue_option (h, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
       return;
     }
     if (h->opt_mode) {
@@ -382,6 +403,7 @@ rep_errno (uint32_t type)
   case NBD_REP_ERR_SHUTDOWN: return ESHUTDOWN;
   case NBD_REP_ERR_BLOCK_SIZE_REQD: return EINVAL;
   case NBD_REP_ERR_TOO_BIG: return ERANGE;
+  case NBD_REP_ERR_EXT_HEADER_REQD: return ENOTSUP;
   default: return EINVAL;
   }
 }
@@ -443,6 +465,13 @@ process_option_reply (struct nbd_handle *h, uint32_t type, const uint8_t *data, 
       snprintf (msg + n, sizeof msg - n, ": %.*s", (int) len, (const char *) data);
     debug (h, "%s", msg);
     if (opt == NBD_OPT_ABORT) { option_finished (h, 0, NULL); return 0; }
+    if (opt == NBD_OPT_GO && type == NBD_REP_ERR_UNSUP && h->eh_negotiated) {
+      /* NBD_OPT_EXPORT_NAME is forbidden once extended headers are on,
+       * and the protocol forbids this answer then. */
+      nbd_internal_parse_fail (h, EPROTO, "server refused NBD_OPT_GO as unsupported "
+                               "after agreeing to extended headers");
+      return -1;
+    }
     if (opt == NBD_OPT_GO && type == NBD_REP_ERR_UNSUP) {
       /* Old server: fall back to NBD_OPT_EXPORT_NAME. */
       debug (h, "server lacks NBD_OPT_GO, falling back to NBD_OPT_EXPORT_NAME");
@@ -725,6 +754,7 @@ nbd_internal_handshake_tls_done (struct nbd_handle *h)
   /* Nothing agreed or learned in plaintext is trusted once encrypted
    * (the NBD protocol's STARTTLS rule): it is negotiated again. */
   h->sr_negotiated = false;
+  h->eh_negotiated = false;
   nbd_internal_forget_export (h);
   if (h->opt_user) {
     nbd_internal_set_state (h, ST_NEGOTIATING);
@@ -740,6 +770,7 @@ nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt)
 {
   h->opt_user = true;
   h->opt_done = false;
+  h->opt_acked = false;
   h->opt_err = 0;
   h->opt_count = 0;
   free (h->opt_err_msg);
@@ -762,6 +793,7 @@ nbd_internal_begin_user_option (struct nbd_handle *h, uint32_t opt)
   case NBD_OPT_ABORT:
   case NBD_OPT_STRUCTURED_REPLY:
   case NBD_OPT_STARTTLS:
+  case NBD_OPT_EXTENDED_HEADERS:
     nbd_internal_queue_option (h, opt, NULL, 0);
     break;
   }

@@ -35,12 +35,14 @@ FLAG_GETTER (can_df, (h->eflags & NBD_FLAG_SEND_DF) && h->sr_negotiated)
 FLAG_GETTER (can_multi_conn, h->eflags & NBD_FLAG_CAN_MULTI_CONN)
 FLAG_GETTER (can_cache, h->eflags & NBD_FLAG_SEND_CACHE)
 
-/* libnbd 1.18: block status with a payload (a filter of contexts) needs
- * extended headers, which this library does not negotiate yet. */
+/* libnbd 1.18: block status with a payload (a filter of contexts): the
+ * server advertises it, and it needs extended headers. */
 int
 nbd_unlocked_can_block_status_payload (struct nbd_handle *h)
 {
-  return need_info (h) == -1 ? -1 : 0;
+  if (need_info (h) == -1)
+    return -1;
+  return h->eh_negotiated && (h->eflags & NBD_FLAG_BLOCK_STAT_PAYLOAD);
 }
 
 int

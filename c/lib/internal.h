@@ -29,8 +29,11 @@
 #define NBD_RBUF_SIZE         (256 * 1024)
 /* A partial reply this far into rbuf is moved back to its start. */
 #define NBD_RBUF_COMPACT      (16 * 1024)
-/* Upper bound on one block-status chunk payload we are willing to buffer. */
-#define NBD_MAX_BS_PAYLOAD    (4 + 8 * (1U << 20))
+/* Upper bound on one block-status chunk payload we are willing to buffer:
+ * 2^20 descriptors, the most the protocol says a server should send. */
+#define NBD_MAX_BS_DESCRIPTORS (1U << 20)
+#define NBD_MAX_BS_PAYLOAD    (4 + 8 * NBD_MAX_BS_DESCRIPTORS)
+#define NBD_MAX_BS_EXT_PAYLOAD (NBD_BS_EXT_PREFIX + NBD_BS_EXT_DESCRIPTOR * NBD_MAX_BS_DESCRIPTORS)
 /* Reads at least this large are received straight into the caller's buffer;
  * while any is outstanding, reply headers are read in small pieces so the
  * payload that follows is not copied through rbuf. */
@@ -114,7 +117,12 @@ struct command {
   uint32_t bs_seen_mask;    /* which negotiated contexts replied (first 32) */
   struct command *iprev;     /* in-flight list: previous (next is ->next) */
   struct command *hnext;     /* in-flight index: next in the same bucket */
-  uint8_t hdr[NBD_REQUEST_SIZE];
+  /* A request payload other than a write's data (the block status
+   * filter: effect length + context ids); owned, freed with the record. */
+  uint8_t *payload;
+  uint32_t payload_len;
+  uint8_t hdr_len;          /* NBD_REQUEST_SIZE, or NBD_EXT_REQUEST_SIZE */
+  uint8_t hdr[NBD_EXT_REQUEST_SIZE];
 };
 
 struct meta_context { uint32_t id; char *name; };
@@ -155,7 +163,7 @@ struct nbd_handle {
   bool uri_allow_local_file;
   bool uri_username_set;      /* the username came from a URI: nbd_get_uri shows it */
   bool request_meta;          /* send SET_META_CONTEXT automatically */
-  bool request_eh;            /* nbd_set_request_extended_headers (not sent yet) */
+  bool request_eh;            /* nbd_set_request_extended_headers */
   char *sa_name;              /* LISTEN_FDNAMES for socket activation, or NULL */
   uint64_t bytes_sent, chunks_sent, bytes_received, chunks_received;
   char **req_meta;            /* contexts asked for with nbd_add_meta_context */
@@ -188,7 +196,8 @@ struct nbd_handle {
   /* negotiation results */
   const char *protocol;       /* static string */
   uint16_t gflags;
-  bool sr_negotiated;
+  bool sr_negotiated;         /* sticky: a later refusal does not clear it */
+  bool eh_negotiated;         /* extended headers (implies sr_negotiated); sticky */
   bool have_info;
   uint64_t size;
   uint16_t eflags;
@@ -206,6 +215,7 @@ struct nbd_handle {
   char *opt_err_msg;
   int opt_count;              /* items reported by LIST / LIST_META_CONTEXT */
   bool opt_done;              /* the user's option call has finished */
+  bool opt_acked;             /* ... and the server acknowledged it (SR, EH) */
   nbd_completion_callback opt_completion;
   nbd_list_callback opt_list_cb;
   nbd_context_callback opt_ctx_cb;
@@ -218,7 +228,7 @@ struct nbd_handle {
 
   /* reply parser */
   enum reply_phase rphase;
-  uint8_t rhdr[NBD_CHUNK_HEADER_SIZE];
+  uint8_t rhdr[NBD_EXT_REPLY_SIZE];
   size_t rhdr_len;
   struct command *rcmd;
   uint16_t rflags, rtype;
@@ -422,11 +432,12 @@ extern int nbd_internal_remember_endpoint (struct nbd_handle *h, int transport,
                                            uint32_t cid, const char *socket);
 
 /* ---- small helpers ------------------------------------------------------ */
-/* Bytes a request occupies on the wire (header, plus payload for writes). */
+/* Bytes a request occupies on the wire: header, then a write's data or
+ * the request's own payload. */
 static inline size_t
 nbd_internal_wire_size (const struct command *c)
 {
-  return NBD_REQUEST_SIZE + (c->type == NBD_CMD_WRITE ? c->count : 0);
+  return c->hdr_len + (c->type == NBD_CMD_WRITE ? c->count : c->payload_len);
 }
 
 static inline bool

@@ -74,9 +74,9 @@ nbd_unlocked_is_uri (struct nbd_handle *h, const char *uri)
   return r;
 }
 
-/* libnbd 1.18.  The setting is kept and reported; extended headers are
- * not requested yet (they come with the libnbd 1.22 work), so none are
- * ever negotiated. */
+/* libnbd 1.18.  With the setting on (the default) the handshake asks for
+ * extended headers before structured replies (handshake.c); it means
+ * nothing when structured replies are not requested. */
 int
 nbd_unlocked_set_request_extended_headers (struct nbd_handle *h, bool request)
 {
@@ -93,5 +93,5 @@ nbd_unlocked_get_request_extended_headers (struct nbd_handle *h)
 int
 nbd_unlocked_get_extended_headers_negotiated (struct nbd_handle *h)
 {
-  return 0;
+  return h->eh_negotiated;
 }

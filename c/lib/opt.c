@@ -212,7 +212,7 @@ nbd_unlocked_opt_structured_reply (struct nbd_handle *h)
 {
   if (opt_call (h, NBD_OPT_STRUCTURED_REPLY, true, NULL, NULL, NULL) == -1)
     return -1;
-  return h->sr_negotiated;
+  return h->opt_acked;
 }
 
 int
@@ -250,26 +250,22 @@ nbd_unlocked_aio_opt_starttls (struct nbd_handle *h, nbd_completion_callback *co
   return opt_call (h, NBD_OPT_STARTTLS, false, completion, NULL, NULL);
 }
 
-/* libnbd 1.18: extended headers by hand.  Not supported by this library
- * yet, so it fails before anything is sent (the handle stays
- * negotiating). */
-static int
-refuse_option (const char *what)
-{
-  set_error (ENOTSUP, "%s is not supported by this library yet", what);
-  return -1;
-}
-
+/* libnbd 1.18: extended headers asked for by hand.  True if the server
+ * agreed, false if it refused; once agreed, extended headers (and
+ * structured replies) stay negotiated even if a later request is
+ * refused as redundant. */
 int
 nbd_unlocked_opt_extended_headers (struct nbd_handle *h)
 {
-  return refuse_option ("NBD_OPT_EXTENDED_HEADERS");
+  if (opt_call (h, NBD_OPT_EXTENDED_HEADERS, true, NULL, NULL, NULL) == -1)
+    return -1;
+  return h->opt_acked;
 }
 
 int
 nbd_unlocked_aio_opt_extended_headers (struct nbd_handle *h, nbd_completion_callback *completion)
 {
-  return refuse_option ("NBD_OPT_EXTENDED_HEADERS");
+  return opt_call (h, NBD_OPT_EXTENDED_HEADERS, false, completion, NULL, NULL);
 }
 
 /* ---- requested meta contexts ------------------------------------------- */

@@ -197,19 +197,12 @@ process_simple (struct nbd_handle *h, const uint8_t *hdr)
   return 0;
 }
 
+/* A chunk header, structured or extended: checks the type and length
+ * against the command before anything is buffered. */
 static int
-process_chunk_header (struct nbd_handle *h, const uint8_t *hdr)
+process_chunk (struct nbd_handle *h, struct command *c, uint16_t flags, uint16_t type,
+               uint32_t len)
 {
-  uint16_t flags = be16_get (hdr + 4), type = be16_get (hdr + 6);
-  uint64_t cookie = be64_get (hdr + 8);
-  uint32_t len = be32_get (hdr + 16);
-  struct command *c;
-
-  if (!h->sr_negotiated)
-    return protocol_error (h, "structured reply chunk but structured replies were not negotiated");
-  c = nbd_internal_find_inflight (h, cookie, false);
-  if (!c)
-    return protocol_error (h, "reply chunk with an unknown cookie");
   h->rcmd = c;
   h->rflags = flags;
   h->rtype = type;
@@ -237,8 +230,21 @@ process_chunk_header (struct nbd_handle *h, const uint8_t *hdr)
   case NBD_REPLY_TYPE_BLOCK_STATUS:
     if (c->type != NBD_CMD_BLOCK_STATUS)
       return protocol_error (h, "block status chunk in reply to another command");
+    if (h->eh_negotiated)
+      return protocol_error (h, "32-bit block status chunk after extended headers were "
+                             "negotiated (BLOCK_STATUS_EXT is required)");
     if (len < 12 || (len - 4) % 8 != 0 || len > NBD_MAX_BS_PAYLOAD)
       return protocol_error (h, "block status chunk with an invalid length");
+    return start_buffered (h, len);
+  case NBD_REPLY_TYPE_BLOCK_STATUS_EXT:
+    if (!h->eh_negotiated)
+      return protocol_error (h, "BLOCK_STATUS_EXT chunk but extended headers were not negotiated");
+    if (c->type != NBD_CMD_BLOCK_STATUS)
+      return protocol_error (h, "block status chunk in reply to another command");
+    if (len < NBD_BS_EXT_PREFIX + NBD_BS_EXT_DESCRIPTOR ||
+        (len - NBD_BS_EXT_PREFIX) % NBD_BS_EXT_DESCRIPTOR != 0 ||
+        len > NBD_MAX_BS_EXT_PAYLOAD)
+      return protocol_error (h, "BLOCK_STATUS_EXT chunk with an invalid length");
     return start_buffered (h, len);
   default:
     if (type & NBD_REPLY_TYPE_ERR_BIT) {
@@ -250,34 +256,182 @@ process_chunk_header (struct nbd_handle *h, const uint8_t *hdr)
   }
 }
 
+/* A structured reply chunk header (20 bytes). */
 static int
-process_block_status (struct nbd_handle *h, struct command *c)
+process_chunk_header (struct nbd_handle *h, const uint8_t *hdr)
 {
-  uint32_t id = be32_get (h->pbuf);
-  size_t n = (h->rlength - 4) / 8, i, ctx;
-  uint32_t *entries = (uint32_t *) (void *) (h->pbuf + 4);
-  uint64_t pos = 0;
-  int err, r;
+  uint16_t flags = be16_get (hdr + 4), type = be16_get (hdr + 6);
+  uint64_t cookie = be64_get (hdr + 8);
+  uint32_t len = be32_get (hdr + 16);
+  struct command *c;
+
+  if (!h->sr_negotiated)
+    return protocol_error (h, "structured reply chunk but structured replies were not negotiated");
+  c = nbd_internal_find_inflight (h, cookie, false);
+  if (!c)
+    return protocol_error (h, "reply chunk with an unknown cookie");
+  return process_chunk (h, c, flags, type, len);
+}
+
+/* An extended reply header (32 bytes): the chunk header with the
+ * request's offset echoed and a 64-bit payload length. */
+static int
+process_extended_header (struct nbd_handle *h, const uint8_t *hdr)
+{
+  uint16_t flags = be16_get (hdr + 4), type = be16_get (hdr + 6);
+  uint64_t cookie = be64_get (hdr + 8);
+  uint64_t offset = be64_get (hdr + 16);
+  uint64_t len = be64_get (hdr + 24);
+  struct command *c;
+
+  c = nbd_internal_find_inflight (h, cookie, false);
+  if (!c)
+    return protocol_error (h, "reply chunk with an unknown cookie");
+  if (offset != c->offset)
+    return protocol_error (h, "extended reply offset does not match the request's offset");
+  /* Payload lengths are bounded by 32-bit block sizes; every type's own
+   * limit (process_chunk) is far below this. */
+  if (len > UINT32_MAX)
+    return protocol_error (h, "extended reply payload length exceeds 32 bits");
+  return process_chunk (h, c, flags, type, (uint32_t) len);
+}
+
+/* Checks one extent of a block status chunk (the i-th, length len) and
+ * advances *pos, the bytes covered so far from the request's offset. */
+static int
+check_extent (struct nbd_handle *h, struct command *c, size_t i, uint64_t len, uint64_t *pos)
+{
+  if (len == 0)
+    return protocol_error (h, "zero-length extent");
+  if (*pos >= c->count)
+    return protocol_error (h, "extent beyond the end of the request");
+  if ((c->wire_flags & NBD_CMD_FLAG_REQ_ONE) && (i > 0 || len > c->count))
+    return protocol_error (h, i > 0 ? "more than one extent despite the REQ_ONE flag"
+                                    : "extent longer than the request despite the REQ_ONE flag");
+  if (len > UINT64_MAX - c->offset - *pos)
+    return protocol_error (h, "extent runs past the largest 64-bit offset");
+  *pos += len;
+  return 0;
+}
+
+/* Which negotiated context a status chunk is for; -1 (after recording the
+ * protocol error) for an unknown, excluded or repeated one. */
+static ssize_t
+status_context (struct nbd_handle *h, struct command *c, uint32_t id)
+{
+  size_t ctx;
 
   for (ctx = 0; ctx < h->nr_meta; ctx++)
     if (h->meta[ctx].id == id) break;
   if (ctx == h->nr_meta)
     return protocol_error (h, "block status for a meta context that was not negotiated");
+  if (c->payload) {
+    /* A filtered request: only the contexts it listed may answer. */
+    size_t k, n = (c->payload_len - NBD_BS_FILTER_PREFIX) / 4;
+    for (k = 0; k < n; k++)
+      if (be32_get (c->payload + NBD_BS_FILTER_PREFIX + 4 * k) == id) break;
+    if (k == n)
+      return protocol_error (h, "block status for a meta context the filter left out");
+  }
   if (ctx < 32) {
     if (c->bs_seen_mask & (1U << ctx))
       return protocol_error (h, "two block status chunks for the same meta context");
     c->bs_seen_mask |= 1U << ctx;
   }
-  if ((c->wire_flags & NBD_CMD_FLAG_REQ_ONE) && n > 1)
-    return protocol_error (h, "more than one extent despite the REQ_ONE flag");
+  return (ssize_t) ctx;
+}
+
+static void
+extent_result (struct command *c, int r, int err)
+{
+  if (r == -1 && c->error == 0)
+    c->error = err ? err : EPROTO;
+}
+
+/* BLOCK_STATUS_EXT: 64-bit extents.  A 64-bit closure gets them as they
+ * are; a 32-bit one gets them narrowed as libnbd documents: an extent of
+ * 4 GiB or more is cut to the largest multiple of the minimum block size
+ * (at least 512) below 4 GiB and ends the list; a flags value beyond 32
+ * bits is passed with EOVERFLOW (and fails the command). */
+static int
+process_block_status_ext (struct nbd_handle *h, struct command *c)
+{
+  uint32_t id = be32_get (h->pbuf);
+  uint32_t count = be32_get (h->pbuf + 4);
+  size_t n = (h->rlength - NBD_BS_EXT_PREFIX) / NBD_BS_EXT_DESCRIPTOR, i;
+  const uint8_t *d = h->pbuf + NBD_BS_EXT_PREFIX;
+  uint64_t pos = 0;
+  ssize_t ctx;
+  int err, r;
+
+  if (count != n)
+    return protocol_error (h, "BLOCK_STATUS_EXT descriptor count does not match its length");
+  if ((ctx = status_context (h, c, id)) == -1)
+    return -1;
+  for (i = 0; i < n; i++)
+    if (check_extent (h, c, i, be64_get (d + NBD_BS_EXT_DESCRIPTOR * i), &pos) == -1)
+      return -1;
+  c->nr_bs_chunks++;
+  if (c->extent64.callback) {
+    /* n is bounded by NBD_MAX_BS_EXT_PAYLOAD (checked before buffering). */
+    nbd_extent *wide = malloc (n * sizeof *wide);
+    if (!wide)
+      return nbd_internal_parse_fail (h, ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+      wide[i].length = be64_get (d + NBD_BS_EXT_DESCRIPTOR * i);
+      wide[i].flags = be64_get (d + NBD_BS_EXT_DESCRIPTOR * i + 8);
+    }
+    err = c->error;
+    r = c->extent64.callback (c->extent64.user_data, h->meta[ctx].name, c->offset,
+                              wide, n, &err);
+    free (wide);
+    extent_result (c, r, err);
+  }
+  else if (c->extent.callback) {
+    uint32_t cut = (uint32_t) ((UINT64_C (1) << 32) - (h->block_min > 512 ? h->block_min : 512));
+    uint32_t *narrow = malloc (2 * n * sizeof *narrow);
+    size_t m = 0;
+    bool overflow = false;
+    if (!narrow)
+      return nbd_internal_parse_fail (h, ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+      uint64_t len = be64_get (d + NBD_BS_EXT_DESCRIPTOR * i);
+      uint64_t flags = be64_get (d + NBD_BS_EXT_DESCRIPTOR * i + 8);
+      if (flags > UINT32_MAX)
+        overflow = true;
+      narrow[m++] = len > UINT32_MAX ? cut : (uint32_t) len;
+      narrow[m++] = (uint32_t) flags;
+      if (len > UINT32_MAX)
+        break;              /* the rest would not be contiguous */
+    }
+    if (overflow && c->error == 0)
+      c->error = EOVERFLOW;
+    err = c->error;
+    r = c->extent.callback (c->extent.user_data, h->meta[ctx].name, c->offset,
+                            narrow, m, &err);
+    free (narrow);
+    extent_result (c, r, err);
+  }
+  return 0;
+}
+
+static int
+process_block_status (struct nbd_handle *h, struct command *c)
+{
+  uint32_t id = be32_get (h->pbuf);
+  size_t n = (h->rlength - 4) / 8, i;
+  uint32_t *entries = (uint32_t *) (void *) (h->pbuf + 4);
+  uint64_t pos = 0;
+  ssize_t ctx;
+  int err, r;
+
+  if ((ctx = status_context (h, c, id)) == -1)
+    return -1;
   for (i = 0; i < n; i++) {
     uint32_t len = be32_get (h->pbuf + 4 + 8 * i);
     uint32_t flags = be32_get (h->pbuf + 8 + 8 * i);
-    if (len == 0)
-      return protocol_error (h, "zero-length extent");
-    if (pos >= c->count)
-      return protocol_error (h, "extent beyond the end of the request");
-    pos += len;
+    if (check_extent (h, c, i, len, &pos) == -1)
+      return -1;
     entries[2 * i] = len;
     entries[2 * i + 1] = flags;
   }
@@ -369,6 +523,9 @@ buffered_done (struct nbd_handle *h)
   case NBD_REPLY_TYPE_BLOCK_STATUS:
     if (process_block_status (h, c) == -1) return -1;
     return chunk_done (h);
+  case NBD_REPLY_TYPE_BLOCK_STATUS_EXT:
+    if (process_block_status_ext (h, c) == -1) return -1;
+    return chunk_done (h);
   default:
     if (process_error_chunk (h, c) == -1) return -1;
     return chunk_done (h);
@@ -396,17 +553,42 @@ data_done (struct nbd_handle *h)
 static int
 process_header (struct nbd_handle *h, const uint8_t *hdr)
 {
+  uint32_t m = be32_get (hdr);
+
   h->chunks_received++;
-  return be32_get (hdr) == NBD_SIMPLE_REPLY_MAGIC
+  if (m == NBD_EXTENDED_REPLY_MAGIC)
+    return process_extended_header (h, hdr);
+  return m == NBD_SIMPLE_REPLY_MAGIC
     ? process_simple (h, hdr) : process_chunk_header (h, hdr);
 }
 
+/* The header length a magic announces; 0 (after recording the protocol
+ * error) when the magic is unknown or not the negotiated style: with
+ * extended headers every reply uses the extended header, and without
+ * them the extended header is never valid. */
 static size_t
-header_size (const uint8_t *magic)
+header_size (struct nbd_handle *h, const uint8_t *magic)
 {
   uint32_t m = be32_get (magic);
-  if (m == NBD_SIMPLE_REPLY_MAGIC) return NBD_SIMPLE_REPLY_SIZE;
-  if (m == NBD_STRUCTURED_REPLY_MAGIC) return NBD_CHUNK_HEADER_SIZE;
+
+  if (h->eh_negotiated) {
+    if (m == NBD_EXTENDED_REPLY_MAGIC) return NBD_EXT_REPLY_SIZE;
+    if (m == NBD_SIMPLE_REPLY_MAGIC || m == NBD_STRUCTURED_REPLY_MAGIC) {
+      protocol_error (h, m == NBD_SIMPLE_REPLY_MAGIC
+                      ? "simple reply after extended headers were negotiated"
+                      : "structured reply header after extended headers were negotiated");
+      return 0;
+    }
+  }
+  else {
+    if (m == NBD_SIMPLE_REPLY_MAGIC) return NBD_SIMPLE_REPLY_SIZE;
+    if (m == NBD_STRUCTURED_REPLY_MAGIC) return NBD_CHUNK_HEADER_SIZE;
+    if (m == NBD_EXTENDED_REPLY_MAGIC) {
+      protocol_error (h, "extended reply header but extended headers were not negotiated");
+      return 0;
+    }
+  }
+  protocol_error (h, "reply with a bad magic");
   return 0;
 }
 
@@ -421,9 +603,9 @@ nbd_internal_reply_consume (struct nbd_handle *h, const uint8_t *p, size_t n)
       size_t need, k;
       if (h->rhdr_len == 0 && n - used >= 4) {
         /* Fast path: the whole header is in the buffer. */
-        need = header_size (p + used);
+        need = header_size (h, p + used);
         if (need == 0)
-          return protocol_error (h, "reply with a bad magic");
+          return -1;
         if (n - used >= need) {
           used += need;
           if (process_header (h, p + used - need) == -1) return -1;
@@ -436,9 +618,9 @@ nbd_internal_reply_consume (struct nbd_handle *h, const uint8_t *p, size_t n)
         h->rhdr_len += k; used += k;
         if (h->rhdr_len < 4) break;
       }
-      need = header_size (h->rhdr);
+      need = header_size (h, h->rhdr);
       if (need == 0)
-        return protocol_error (h, "reply with a bad magic");
+        return -1;
       k = need - h->rhdr_len < n - used ? need - h->rhdr_len : n - used;
       memcpy (h->rhdr + h->rhdr_len, p + used, k);
       h->rhdr_len += k; used += k;

@@ -18,8 +18,8 @@
  * straight to the caller's buffer (with what follows into rbuf, one readv). */
 #define DIRECT_RECV_MIN 1024
 /* Header read size while big reads are outstanding: a chunk header plus
- * the OFFSET_DATA offset. */
-#define SMALL_RECV 28
+ * the OFFSET_DATA offset (the header is wider with extended headers). */
+#define SMALL_RECV(h) (((h)->eh_negotiated ? NBD_EXT_REPLY_SIZE : NBD_CHUNK_HEADER_SIZE) + 8)
 
 /* Hands bytes to whichever parser the state calls for. */
 ssize_t
@@ -172,7 +172,7 @@ nbd_internal_on_readable (struct nbd_handle *h)
         dlen >= DIRECT_RECV_MIN) {
       /* Large payload: receive into the caller's buffer, and whatever
        * follows it into rbuf, with one call. */
-      size_t tail = h->nr_big_reads > 0 ? SMALL_RECV : NBD_RBUF_SIZE;
+      size_t tail = h->nr_big_reads > 0 ? SMALL_RECV (h) : NBD_RBUF_SIZE;
       struct iovec iov[2] = { { dest, dlen }, { h->rbuf, tail } };
       want = dlen + tail;
       n = h->transport->readv (h, iov, 2);
@@ -199,8 +199,8 @@ nbd_internal_on_readable (struct nbd_handle *h)
       }
       want = NBD_RBUF_SIZE - h->rend;
       if (h->nr_big_reads > 0 && h->state == ST_TRANSMISSION &&
-          h->rphase == RP_HEADER && want > SMALL_RECV)
-        want = SMALL_RECV;
+          h->rphase == RP_HEADER && want > SMALL_RECV (h))
+        want = SMALL_RECV (h);
       n = h->transport->recv (h, h->rbuf + h->rend, want);
       if (n > 0) h->rend += n;
     }
@@ -298,17 +298,19 @@ flush_commands (struct nbd_handle *h)
     ssize_t n;
 
     for (c = h->sendq_head; c && niov < MAX_SEND_IOV - 1; c = c->next) {
-      if (skip < NBD_REQUEST_SIZE) {
+      const uint8_t *body = c->type == NBD_CMD_WRITE ? c->buf : c->payload;
+      size_t body_len = c->type == NBD_CMD_WRITE ? c->count : c->payload_len;
+      if (skip < c->hdr_len) {
         iov[niov].iov_base = c->hdr + skip;
-        iov[niov].iov_len = NBD_REQUEST_SIZE - skip;
+        iov[niov].iov_len = c->hdr_len - skip;
         total += iov[niov++].iov_len;
         skip = 0;
       }
       else
-        skip -= NBD_REQUEST_SIZE;
-      if (c->type == NBD_CMD_WRITE && c->count > skip) {
-        iov[niov].iov_base = (uint8_t *) c->buf + skip;
-        iov[niov].iov_len = c->count - skip;
+        skip -= c->hdr_len;
+      if (body_len > skip) {
+        iov[niov].iov_base = (uint8_t *) body + skip;
+        iov[niov].iov_len = body_len - skip;
         total += iov[niov++].iov_len;
       }
       skip = 0;

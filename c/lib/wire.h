@@ -12,6 +12,10 @@
 #define NBD_REQUEST_MAGIC        0x25609513U
 #define NBD_SIMPLE_REPLY_MAGIC   0x67446698U
 #define NBD_STRUCTURED_REPLY_MAGIC 0x668e33efU
+/* Extended headers (NBD_OPT_EXTENDED_HEADERS): 32-byte requests and
+ * replies with 64-bit lengths, used in both directions once agreed. */
+#define NBD_EXTENDED_REQUEST_MAGIC 0x21e41c71U
+#define NBD_EXTENDED_REPLY_MAGIC 0x6e8a278cU
 
 /* Handshake flags (server) and client flags. */
 #define NBD_FLAG_FIXED_NEWSTYLE  (1U << 0)
@@ -29,6 +33,7 @@
 #define NBD_OPT_STRUCTURED_REPLY 8
 #define NBD_OPT_LIST_META_CONTEXT 9
 #define NBD_OPT_SET_META_CONTEXT 10
+#define NBD_OPT_EXTENDED_HEADERS 11
 
 /* Option reply types. */
 #define NBD_REP_ACK              1
@@ -45,6 +50,7 @@
 #define NBD_REP_ERR_SHUTDOWN     (NBD_REP_ERR_BIT | 7)
 #define NBD_REP_ERR_BLOCK_SIZE_REQD (NBD_REP_ERR_BIT | 8)
 #define NBD_REP_ERR_TOO_BIG      (NBD_REP_ERR_BIT | 9)
+#define NBD_REP_ERR_EXT_HEADER_REQD (NBD_REP_ERR_BIT | 10)
 
 /* Info types inside NBD_REP_INFO. */
 #define NBD_INFO_EXPORT          0
@@ -64,6 +70,7 @@
 #define NBD_FLAG_CAN_MULTI_CONN  (1U << 8)
 #define NBD_FLAG_SEND_CACHE      (1U << 10)
 #define NBD_FLAG_SEND_FAST_ZERO  (1U << 11)
+#define NBD_FLAG_BLOCK_STAT_PAYLOAD (1U << 12) /* block status takes a context filter */
 
 /* Commands and command flags. */
 #define NBD_CMD_READ             0
@@ -80,6 +87,9 @@
 #define NBD_CMD_FLAG_DF          (1U << 2)
 #define NBD_CMD_FLAG_REQ_ONE     (1U << 3)
 #define NBD_CMD_FLAG_FAST_ZERO   (1U << 4)
+/* Extended headers only: the length field is a payload length (that many
+ * bytes follow the header) instead of an effect length. */
+#define NBD_CMD_FLAG_PAYLOAD_LEN (1U << 5)
 
 /* Structured reply chunks. */
 #define NBD_REPLY_FLAG_DONE      (1U << 0)
@@ -87,6 +97,7 @@
 #define NBD_REPLY_TYPE_OFFSET_DATA 1
 #define NBD_REPLY_TYPE_OFFSET_HOLE 2
 #define NBD_REPLY_TYPE_BLOCK_STATUS 5
+#define NBD_REPLY_TYPE_BLOCK_STATUS_EXT 6  /* extended headers only */
 #define NBD_REPLY_TYPE_ERROR     0x8001
 #define NBD_REPLY_TYPE_ERROR_OFFSET 0x8002
 #define NBD_REPLY_TYPE_ERR_BIT   0x8000
@@ -105,6 +116,18 @@
 #define NBD_REQUEST_SIZE          28
 #define NBD_SIMPLE_REPLY_SIZE     16
 #define NBD_CHUNK_HEADER_SIZE     20
+/* Extended request: magic, u16 flags, u16 type, u64 cookie, u64 offset,
+ * u64 length.  Extended reply: magic, u16 flags, u16 type, u64 cookie,
+ * u64 offset (echoes the request), u64 payload length. */
+#define NBD_EXT_REQUEST_SIZE      32
+#define NBD_EXT_REPLY_SIZE        32
+/* BLOCK_STATUS_EXT payload: u32 context id, u32 descriptor count, then
+ * per extent u64 length, u64 flags. */
+#define NBD_BS_EXT_PREFIX         8
+#define NBD_BS_EXT_DESCRIPTOR     16
+/* Block status filter payload (NBD_CMD_FLAG_PAYLOAD_LEN): u64 effect
+ * length, then u32 context ids. */
+#define NBD_BS_FILTER_PREFIX      8
 #define NBD_OPT_REPLY_HEADER_SIZE 20
 #define NBD_OPT_HEADER_SIZE       16
 #define NBD_OLDSTYLE_REST_SIZE    (8 + 4 + 124)

@@ -435,12 +435,19 @@ h_start_socketpair (pid_t *pid, ...)
 int
 h_start_qemu_nbd (struct h_server *s, const char *format, const char *file)
 {
-  return h_start_qemu_nbd_args (s, NULL, format, file);
+  return h_start_qemu_nbd_bin (s, "qemu-nbd", NULL, format, file);
 }
 
 int
 h_start_qemu_nbd_args (struct h_server *s, const char *const *extra,
                        const char *format, const char *file)
+{
+  return h_start_qemu_nbd_bin (s, "qemu-nbd", extra, format, file);
+}
+
+int
+h_start_qemu_nbd_bin (struct h_server *s, const char *bin, const char *const *extra,
+                      const char *format, const char *file)
 {
   const char *argv[32];
   size_t n = 0;
@@ -452,7 +459,9 @@ h_start_qemu_nbd_args (struct h_server *s, const char *const *extra,
     return -1;
   snprintf (s->pidfile, sizeof s->pidfile, "%s/pid", s->dir);
   snprintf (s->sock, sizeof s->sock, "%s/sock", s->dir);
-  argv[n++] = "qemu-nbd";
+  argv[n++] = bin;
+  for (; extra && *extra && n < 20; extra++)
+    argv[n++] = *extra;
   argv[n++] = "-f";
   argv[n++] = format;
   argv[n++] = "-t";
@@ -460,8 +469,6 @@ h_start_qemu_nbd_args (struct h_server *s, const char *const *extra,
   argv[n++] = s->sock;
   argv[n++] = "--pid-file";
   argv[n++] = s->pidfile;
-  for (; extra && *extra && n < 30; extra++)
-    argv[n++] = *extra;
   argv[n++] = file;
   argv[n] = NULL;
   s->pid = spawn_pdeath (argv, -1, true);

@@ -64,6 +64,11 @@ int h_start_qemu_nbd (struct h_server *s, const char *format,
  * FILE, e.g. --object and --tls-creds. */
 int h_start_qemu_nbd_args (struct h_server *s, const char *const *extra,
                            const char *format, const char *file);
+/* The same with the qemu-nbd binary BIN (a path, or a name looked up in
+ * PATH) and up to 16 EXTRA options (NULL-terminated; NULL for none). */
+int h_start_qemu_nbd_bin (struct h_server *s, const char *bin,
+                          const char *const *extra, const char *format,
+                          const char *file);
 
 /* A byte-counting relay between a client fd (returned) and SERVER_FD
  * (taken over), run by a thread.  Used to prove that a refused call

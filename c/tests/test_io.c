@@ -193,9 +193,15 @@ test_flag_matrix (void)
   const uint32_t F = LIBNBD_CMD_FLAG_FUA, NH = LIBNBD_CMD_FLAG_NO_HOLE,
     DF = LIBNBD_CMD_FLAG_DF, R1 = LIBNBD_CMD_FLAG_REQ_ONE,
     FZ = LIBNBD_CMD_FLAG_FAST_ZERO;
-  /* Allowed flag bits per command (libnbd 1.14). */
+  /* Allowed flag bits per command (libnbd 1.14; from libnbd 1.18 a write
+   * also takes LIBNBD_CMD_FLAG_PAYLOAD_LEN, which the library manages). */
+#ifdef LIBNBD_CMD_FLAG_PAYLOAD_LEN
+  const uint32_t PL = LIBNBD_CMD_FLAG_PAYLOAD_LEN;
+#else
+  const uint32_t PL = 0;
+#endif
   const uint32_t allowed[NCMD] = {
-    [PREAD] = 0, [PREAD_S] = DF, [PWRITE] = F, [FLUSH] = 0,
+    [PREAD] = 0, [PREAD_S] = DF, [PWRITE] = F | PL, [FLUSH] = 0,
     [TRIM] = F, [CACHE] = 0, [ZERO] = F | NH | FZ, [BS] = R1,
   };
   struct nbd_handle *h;

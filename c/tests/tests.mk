@@ -22,9 +22,15 @@ CTESTS_TIMEOUT ?= 600
 # Optional wrapper, e.g.  make check-ctests CTESTS_RUNNER="valgrind -q --error-exitcode=99"
 CTESTS_RUNNER  ?=
 
+# A qemu-nbd that speaks extended headers (qemu 10 from bookworm-backports),
+# unpacked by `make qemu-nbd-ext`; test_extended skips without it.
+QEMU_EXT_DIR   := $(BUILD)/qemu-ext
+QEMU_NBD_EXT   ?= $(abspath $(QEMU_EXT_DIR))/root/usr/bin/qemu-nbd
+
 CTESTS_CFLAGS  := $(OPT) $(WARN) -std=gnu11 -pthread -Ic/tests \
                   -DBADSERVER_PY='"$(abspath testdata/badserver.py)"' \
                   -DTLS_CERTS_SH='"$(abspath testdata/tls_certs.sh)"' \
+                  -DQEMU_NBD_EXT='"$(QEMU_NBD_EXT)"' \
                   -DVSOCK_PRELOAD_PATH='"$(abspath $(CTESTS_PRELOAD))"' \
                   $(EXTRA_CFLAGS)
 CTESTS_LIBS    := -lcunit -pthread $(EXTRA_LDFLAGS)
@@ -87,3 +93,24 @@ check-states-system: $(BUILD)/tests-system/test_states
 	$(call ctests_run,$<,system libnbd)
 
 CHECK_TARGETS += check-states-system
+
+# qemu-nbd 10 (extended headers) for test_extended, without touching the
+# system: apt downloads the bookworm-backports qemu-utils .deb through a
+# private sources list and state directory under $(QEMU_EXT_DIR), and
+# dpkg -x unpacks it there (its shared libraries are bookworm's).  Needs
+# the Debian mirror, so it is not part of `make check`; run it once.
+QEMU_EXT_APT = -o Dir::Etc::sourcelist=$(abspath $(QEMU_EXT_DIR))/sources.list \
+  -o Dir::Etc::sourceparts=/nonexistent \
+  -o Dir::State::Lists=$(abspath $(QEMU_EXT_DIR))/lists \
+  -o Dir::Cache=$(abspath $(QEMU_EXT_DIR))/cache -o APT::Get::List-Cleanup=0
+
+.PHONY: qemu-nbd-ext
+qemu-nbd-ext:
+	@mkdir -p $(QEMU_EXT_DIR)/lists/partial $(QEMU_EXT_DIR)/cache/archives/partial
+	echo "deb http://deb.debian.org/debian bookworm-backports main" > $(QEMU_EXT_DIR)/sources.list
+	apt-get $(QEMU_EXT_APT) update
+	cd $(QEMU_EXT_DIR) && rm -f qemu-utils_*.deb && \
+	  apt-get $(QEMU_EXT_APT) download qemu-utils/bookworm-backports
+	rm -rf $(QEMU_EXT_DIR)/root
+	dpkg -x $(QEMU_EXT_DIR)/qemu-utils_*.deb $(QEMU_EXT_DIR)/root
+	$(QEMU_NBD_EXT) --version | head -1

@@ -552,10 +552,19 @@ check_success (struct nbd_handle *h, const struct h_case *c, int r,
     HCHECK (bs_seen.base_calls >= 1,
             "%s: block status callback not called for base:allocation",
             c->scenario);
+    if (c->setup & S_BS_CLIP)
+      HCHECK (bs_seen.total == 0xfffffe00ULL,
+              "%s: 32-bit extents total %llu, want 4 GiB - 512", c->scenario,
+              (unsigned long long) bs_seen.total);
     break;
   default:
     break;
   }
+#if defined (LIBNBD_HAVE_NBD_GET_EXTENDED_HEADERS_NEGOTIATED) && !defined (AGAINST_SYSTEM_LIBNBD)
+  if (c->setup & S_EXT)
+    HCHECK (nbd_get_extended_headers_negotiated (h) == 1,
+            "%s: extended headers were not negotiated", c->scenario);
+#endif
 }
 
 static void

@@ -56,6 +56,9 @@ struct h_expect {
 #define S_NO_META   0x01  /* do not add base:allocation before connecting */
 #define S_RLIMIT    0x02  /* cap the address space (catches huge mallocs) */
 #define S_NO_AIO    0x04  /* no aio in-flight variant for this case */
+#define S_EXT       0x08  /* on success, extended headers must be in use */
+#define S_BS_CLIP   0x10  /* on success, the 32-bit extents total 4 GiB - 512
+                             (a 64-bit extent cut as libnbd documents) */
 
 enum h_phase { PH_HANDSHAKE, PH_TRANSMISSION, PH_CONTROL };
 
