@@ -582,7 +582,7 @@ test_hostile (void)
 /* ---- qemu-nbd ------------------------------------------------------------------ */
 
 static void
-qemu_case (const char *object, struct nbd_handle *h)
+qemu_case (const char *bin, const char *object, struct nbd_handle *h)
 {
   struct h_server srv;
   char img[300], dir[256];
@@ -595,7 +595,7 @@ qemu_case (const char *object, struct nbd_handle *h)
   CU_ASSERT_FATAL (fd >= 0);
   CU_ASSERT_EQUAL (ftruncate (fd, 4 << 20), 0);
   close (fd);
-  if (h_start_qemu_nbd_args (&srv, extra, "raw", img) == -1) {
+  if (h_start_qemu_nbd_bin (&srv, bin, extra, "raw", img) == -1) {
     h_skip ("qemu-nbd TLS", "qemu-nbd did not start");
     nbd_close (h);
     h_rmdir (dir);
@@ -603,6 +603,11 @@ qemu_case (const char *object, struct nbd_handle *h)
   }
   H_ASSERT_OK (nbd_connect_unix (h, srv.sock));
   CU_ASSERT_EQUAL (nbd_get_tls_negotiated (h), 1);
+#ifdef LIBNBD_HAVE_NBD_GET_EXTENDED_HEADERS_NEGOTIATED
+  /* qemu 10 speaks extended headers: negotiated inside TLS. */
+  if (strcmp (bin, "qemu-nbd") != 0)
+    CU_ASSERT_EQUAL (nbd_get_extended_headers_negotiated (h), 1);
+#endif
   round_trip (h, 1 << 20, 65536, 11);
   H_ASSERT_OK (nbd_shutdown (h, 0));
   nbd_close (h);
@@ -617,10 +622,26 @@ test_qemu_nbd (void)
 
   if (skip_without_tools (__func__)) return;
   snprintf (obj, sizeof obj, "tls-creds-x509,id=tls0,dir=%s,endpoint=server,verify-peer=off", certs);
-  qemu_case (obj, x509_handle (client_dir));
+  qemu_case ("qemu-nbd", obj, x509_handle (client_dir));
   /* qemu reads keys.psk from the directory it is given. */
   snprintf (obj, sizeof obj, "tls-creds-psk,id=tls0,dir=%s,endpoint=server", certs);
-  qemu_case (obj, psk_handle (psk_file, "alice"));
+  qemu_case ("qemu-nbd", obj, psk_handle (psk_file, "alice"));
+}
+
+/* qemu-nbd 10 (make qemu-nbd-ext): TLS and extended headers together. */
+static void
+test_qemu_nbd_10 (void)
+{
+  const char *bin = getenv ("NBD_TEST_QEMU_NBD_EXT") ? getenv ("NBD_TEST_QEMU_NBD_EXT") : QEMU_NBD_EXT;
+  char obj[600];
+
+  if (skip_without_tools (__func__)) return;
+  if (access (bin, X_OK) != 0) {
+    h_skip (__func__, "no qemu-nbd 10 (run `make qemu-nbd-ext`)");
+    return;
+  }
+  snprintf (obj, sizeof obj, "tls-creds-x509,id=tls0,dir=%s,endpoint=server,verify-peer=off", certs);
+  qemu_case (bin, obj, x509_handle (client_dir));
 }
 
 /* ---- nbd-server ----------------------------------------------------------------- */
@@ -718,6 +739,7 @@ main (int argc, char *argv[])
   H_ADD_TEST (s, test_aio_own_loop);
   H_ADD_TEST (s, test_hostile);
   H_ADD_TEST (s, test_qemu_nbd);
+  H_ADD_TEST (s, test_qemu_nbd_10);
   H_ADD_TEST (s, test_nbd_server);
   {
     int r = h_run_all ();
