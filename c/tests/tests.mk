@@ -23,8 +23,9 @@ CTESTS_TIMEOUT ?= 600
 CTESTS_RUNNER  ?=
 
 # A qemu-nbd that speaks extended headers (qemu 10 from bookworm-backports),
-# unpacked by `make qemu-nbd-ext`; test_extended skips without it.
-QEMU_EXT_DIR   := $(BUILD)/qemu-ext
+# unpacked by `make qemu-nbd-ext`; test_extended skips without it.  Always
+# under build/, also for the sanitizer builds (BUILD=build-asan).
+QEMU_EXT_DIR   := build/qemu-ext
 QEMU_NBD_EXT   ?= $(abspath $(QEMU_EXT_DIR))/root/usr/bin/qemu-nbd
 
 CTESTS_CFLAGS  := $(OPT) $(WARN) -std=gnu11 -pthread -Ic/tests \
