@@ -52,6 +52,26 @@ same "nbdinfo verify-peer=false" nbdinfo --size "$bad_ca_uri"
 same "nbdinfo nbds to a plain server" nbdinfo --size \
     "nbds+unix:///?socket=$tmp/plain.sock&tls-certificates=$pki/client"
 
+# nbds:// over loopback TCP: the certificate's name (localhost) is checked.
+port=
+for try in 1 2 3 4 5; do
+    p=$((20000 + RANDOM % 20000))
+    rm -f "$tmp/tcp.pid"
+    nbdkit -f --exit-with-parent -i 127.0.0.1 -p "$p" -P "$tmp/tcp.pid" \
+        --tls=require --tls-certificates="$pki" memory 2M </dev/null 2>"$tmp/tcp.err" &
+    tcp_pid=$!
+    if wait_for "$tmp/tcp.pid" && kill -0 "$tcp_pid" 2>/dev/null; then
+        pids+=($tcp_pid); port=$p; break
+    fi
+    kill "$tcp_pid" 2>/dev/null; wait "$tcp_pid" 2>/dev/null
+done
+if [ -n "$port" ]; then
+    same "nbdinfo nbds://localhost" nbdinfo "nbds://localhost:$port/?tls-certificates=$pki/client"
+    same "nbdinfo --json nbds://127.0.0.1" nbdinfo --json "nbds://127.0.0.1:$port/?tls-certificates=$pki/client"
+else
+    fail "could not start nbdkit with TLS on a loopback TCP port"
+fi
+
 # nbdcopy: file -> TLS export -> file, on our library, several connections.
 head -c 16M /dev/urandom > "$tmp/in.bin"
 if run_ours nbdcopy -C 4 --requests=16 "$tmp/in.bin" "$x509_uri" 2>"$tmp/copy.err" &&
