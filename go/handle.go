@@ -390,8 +390,20 @@ func (s *state) pumpN(who int) (dir uint, n int, alive bool) {
 
 // flushLocked lets the core send requests it queued (nbd_aio_get_direction
 // does that) and wakes the writer if some are left; caller holds cmu.RLock.
+//
+// Sending can end the connection (the server reset it): in transmission
+// the core always wants to read, so no direction at all means the handle
+// is dead or closed, and the waiters must learn it now, because the
+// socket may never signal again.
 func (s *state) flushLocked() {
-	if s.c != nil && C.nbd_aio_get_direction(s.c)&C.LIBNBD_AIO_DIRECTION_WRITE != 0 {
+	if s.c == nil {
+		return
+	}
+	dir := C.nbd_aio_get_direction(s.c)
+	switch {
+	case dir == 0:
+		s.pumpN(pumpOther)
+	case dir&C.LIBNBD_AIO_DIRECTION_WRITE != 0:
 		s.kickWriter()
 	}
 }

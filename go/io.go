@@ -412,12 +412,9 @@ func (h *Handle) Shutdown(ctx context.Context) error {
 		if C.gonbd_disconnect(c, 0, &sub) == -1 {
 			return cerr("Shutdown", &sub.err)
 		}
-		if sub.flags&C.GONBD_HAVE_DONE != 0 {
-			s.pumpN(pumpOther)
-		}
-		if sub.flags&C.GONBD_NEED_WRITE != 0 {
-			s.kickWriter()
-		}
+		// Drive once whatever the flags say: the disconnect may already
+		// have ended the connection, and then nothing will wake us.
+		s.pumpN(pumpOther)
 		return nil
 	})
 	if err != nil || done {
