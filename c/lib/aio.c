@@ -32,6 +32,13 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
                nbd_internal_state_name (h->state));
     return -1;
   }
+  /* Another thread may queue a request while we sleep, and what the
+   * socket does not take at once only we can send: so we always watch an
+   * eventfd that nbd_internal_flush can wake us with.  (Created on the
+   * first sleep: one created later, by a waiting thread, would not be in
+   * the poll() that is already running, and that poll() might never end.) */
+  if (h->wake_fd < 0)
+    h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
   fds[0].fd = h->fd;
   fds[0].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0) |
                   ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
@@ -50,6 +57,7 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
   if (h->deferred_close_fd >= 0) {
     h->transport->close (h, h->deferred_close_fd);
     h->deferred_close_fd = -1;
+    nbd_internal_close_wake_fd (h);
   }
   if (r == -1) {
     if (saved == EINTR) return 0;
@@ -112,10 +120,6 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *, void *), voi
       return 0;
     if (h->poller_active) {
       struct waiter w = { .done = done, .arg = arg }, **pp;
-      /* Several threads share the connection: from now on the poller
-       * also watches an eventfd so that it can be told to send. */
-      if (h->wake_fd < 0)
-        h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
       pthread_cond_init (&w.cond, NULL);
       w.next = h->waiters_list;
       h->waiters_list = &w;

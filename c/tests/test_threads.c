@@ -195,6 +195,71 @@ test_many_handles (void)
   CU_ASSERT_EQUAL (h_count_fds (), fds0);
 }
 
+/* A thread sits in nbd_poll with nothing in flight while another issues a
+ * write too big for the socket buffer: the part that does not fit must
+ * still go out.  Only the polling thread can send it, so it has to be told
+ * (nobody else would ever wake it: the server answers nothing until the
+ * whole request has arrived). */
+struct poller {
+  struct nbd_handle *h;
+  atomic_int stop;
+  int failed;
+};
+
+static void *
+poll_loop (void *arg)
+{
+  struct poller *p = arg;
+
+  while (!atomic_load (&p->stop))
+    if (nbd_poll (p->h, 5000) == -1) {
+      p->failed = 1;
+      break;
+    }
+  return NULL;
+}
+
+static void
+test_poller_sends_late_request (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  struct poller p = { 0 };
+  pthread_t t;
+  const size_t n = 32 * 1024 * 1024;
+  char *buf = malloc (n);
+  int64_t cookie;
+  int r = 0, i;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (buf);
+  h_fill (buf, n, 42);
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "64M", NULL), 0);
+  h = h_connect_unix (&srv);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  p.h = h;
+  CU_ASSERT_EQUAL_FATAL (pthread_create (&t, NULL, poll_loop, &p), 0);
+  usleep (50000);               /* let it block in poll() for reading */
+  cookie = nbd_aio_pwrite (h, buf, n, 0, NBD_NULL_COMPLETION, 0);
+  CU_ASSERT (cookie > 0);
+  /* A poller that was not told sends only after its 5 s timeout. */
+  for (i = 0; i < 2000 && cookie > 0; i++) {
+    r = nbd_aio_command_completed (h, (uint64_t) cookie);
+    if (r != 0)
+      break;
+    usleep (1000);
+  }
+  CU_ASSERT_EQUAL (r, 1);
+  atomic_store (&p.stop, 1);
+  /* A reply ends the poller's current wait, so that it sees stop. */
+  CU_ASSERT (nbd_aio_pread (h, buf, 512, 0, NBD_NULL_COMPLETION, 0) > 0);
+  pthread_join (t, NULL);
+  CU_ASSERT_EQUAL (p.failed, 0);
+  CU_ASSERT_EQUAL (nbd_shutdown (h, 0), 0);
+  nbd_close (h);
+  h_stop (&srv);
+  free (buf);
+}
+
 int
 main (void)
 {
@@ -208,5 +273,6 @@ main (void)
   H_ADD_TEST (s, test_shared_handle);
   H_ADD_TEST (s, test_thread_local_errors);
   H_ADD_TEST (s, test_many_handles);
+  H_ADD_TEST (s, test_poller_sends_late_request);
   return h_run_all ();
 }
