@@ -44,7 +44,9 @@ type state struct {
 	started   bool               // connector goroutine started
 	pending   map[int64]*command // in-flight commands by cookie
 	free      []*command         // recycled commands (own C memory)
-	deadErr   error              // why the connection ended, once it has
+	deadErr   error              // why the connection ended (or failed to start), once it has
+	wasLive   bool               // the connection reached transmission (goLive)
+	shutdown  bool               // Shutdown sent NBD_CMD_DISC
 	pf        *os.File           // our dup of the socket, watched by the runtime poller
 	rc        syscall.RawConn    // pf's RawConn
 	connDone  chan struct{}      // closed when the connecting phase is over
@@ -185,6 +187,11 @@ func (s *state) getCmd(op string) (*command, error) {
 	if s.closed {
 		s.mu.Unlock()
 		return nil, closedError(op)
+	}
+	if s.deadErr != nil && s.wasLive {
+		err := disconnected(op, s.deadErr)
+		s.mu.Unlock()
+		return nil, err
 	}
 	var cmd *command
 	if n := len(s.free); n > 0 {
@@ -415,6 +422,11 @@ func (s *state) dispatch(d *C.struct_gonbd_drive) {
 	if n == 0 {
 		return
 	}
+	gone := d.dead != 0 || d.closed != 0
+	var death *Error
+	if gone && d.failed != 0 {
+		death = cerr("connection", &d.err).(*Error)
+	}
 	s.mu.Lock()
 	for i := 0; i < n; i++ {
 		x := &d.done[i]
@@ -426,10 +438,33 @@ func (s *state) dispatch(d *C.struct_gonbd_drive) {
 		delete(s.pending, cookie)
 		if x.ok == 0 {
 			cmd.err = cerr(cmd.op, &x.err)
+			if gone && endedBy(cmd.err.(*Error), death) {
+				cause := withOp(cmd.err, "connection")
+				if death != nil {
+					cause = death
+				}
+				cmd.err = disconnected(cmd.op, cause)
+			}
 		}
 		s.finishLocked(cmd)
 	}
 	s.mu.Unlock()
+}
+
+// endedBy reports whether a command failed because the connection ended
+// (death: the error that ended it, when this drive saw it) rather than
+// by the server's error reply. The server can only send the errnos of
+// the protocol's list; anything else came from the connection.
+func endedBy(e, death *Error) bool {
+	if death != nil && e.Errno == death.Errno && e.Msg == death.Msg {
+		return true
+	}
+	switch e.Errno {
+	case syscall.EPERM, syscall.EIO, syscall.ENOMEM, syscall.EINVAL,
+		syscall.ENOSPC, syscall.EOVERFLOW, syscall.ENOTSUP, syscall.ESHUTDOWN:
+		return false
+	}
+	return true
 }
 
 // die fails every pending command once the connection is dead or closed:
@@ -439,7 +474,11 @@ func (s *state) die(err error) {
 	defer s.mu.Unlock()
 	if s.deadErr == nil {
 		if err == nil {
-			err = &Error{Op: "connection", Errno: syscall.ENOTCONN, Msg: "connection is closed"}
+			msg := "the server closed the connection"
+			if s.shutdown {
+				msg = "the connection was shut down (Shutdown)"
+			}
+			err = &Error{Op: "connection", Errno: syscall.ENOTCONN, Msg: msg}
 		}
 		s.deadErr = err
 		close(s.deadCh)
@@ -447,7 +486,7 @@ func (s *state) die(err error) {
 	for cookie, cmd := range s.pending {
 		delete(s.pending, cookie)
 		if !cmd.abandoned {
-			cmd.err = withOp(s.deadErr, cmd.op)
+			cmd.err = disconnected(cmd.op, s.deadErr)
 		}
 		s.finishLocked(cmd)
 	}
@@ -590,6 +629,7 @@ func (s *state) goLive() {
 	}
 	s.pf = pf
 	s.rc = rc
+	s.wasLive = true
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.writer(rc)

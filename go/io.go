@@ -404,7 +404,17 @@ func (h *Handle) Shutdown(ctx context.Context) error {
 	var sub C.struct_gonbd_sub
 	done := false
 	err = s.withC("Shutdown", func(c *C.struct_nbd_handle) error {
-		// Already shut down cleanly: a second Shutdown has nothing to do.
+		s.mu.Lock()
+		dead, live, again := s.deadErr, s.wasLive, s.shutdown
+		s.mu.Unlock()
+		// Already shut down: a second Shutdown has nothing to do.
+		if again && (dead != nil || C.gonbd_aio_is_closed(c) != 0) {
+			done = true
+			return nil
+		}
+		if dead != nil && live {
+			return disconnected("Shutdown", dead)
+		}
 		if C.gonbd_aio_is_closed(c) != 0 {
 			done = true
 			return nil
@@ -412,6 +422,9 @@ func (h *Handle) Shutdown(ctx context.Context) error {
 		if C.gonbd_disconnect(c, 0, &sub) == -1 {
 			return cerr("Shutdown", &sub.err)
 		}
+		s.mu.Lock()
+		s.shutdown = true
+		s.mu.Unlock()
 		// Drive once whatever the flags say: the disconnect may already
 		// have ended the connection, and then nothing will wake us.
 		s.pumpN(pumpOther)
