@@ -1,6 +1,7 @@
 package nbd_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,7 @@ func benchHandle(b *testing.B) *nbd.Handle {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.Close() })
-	if err := h.ConnectUnix(srv.sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 		b.Fatal(err)
 	}
 	return h

@@ -71,7 +71,8 @@ type state struct {
 	batching atomic.Int32 // see leadStep
 	deferred atomic.Int32 // requests queued but not flushed during batching
 
-	optMu sync.Mutex // serializes Opt* calls (option mode)
+	optMu      sync.Mutex            // serializes Opt* calls (option mode)
+	orphanOpts []*C.struct_gonbd_opt // under mu: collectors of interrupted options, freed after nbd_close
 }
 
 // Create allocates a new, unconnected handle.
@@ -104,6 +105,11 @@ func Create() (*Handle, error) {
 // calls return an error matching ErrClosed (and syscall.ENOTCONN). After
 // Close returns, the C library holds no reference to any caller buffer.
 // Close does not send NBD_CMD_DISC; use Shutdown for a clean disconnect.
+//
+// A server subprocess (ConnectCommand, ConnectSystemdSocketActivation)
+// is reaped by Close: a ConnectCommand server gets 2 s to exit after its
+// socket closed, then SIGTERM, and SIGKILL 2 s later, so Close waits at
+// most about 4 s for it (a socket-activated one gets SIGTERM at once).
 func (h *Handle) Close() error {
 	if h == nil || h.s == nil {
 		return nil
@@ -154,6 +160,11 @@ func (s *state) close() {
 		cmd.freeC()
 	}
 	s.free = nil
+	for _, o := range s.orphanOpts {
+		C.gonbd_opt_reset(o)
+		C.free(unsafe.Pointer(o))
+	}
+	s.orphanOpts = nil
 	s.mu.Unlock()
 
 	s.pumpMu.Lock()

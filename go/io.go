@@ -33,6 +33,10 @@ func cflags(fs []Flag) C.uint32_t {
 	return C.uint32_t(f)
 }
 
+// MetaContextBaseAllocation is the metadata context that reports holes
+// and zeroes (see AddMetaContext, WithMetaContext, BlockStatus).
+const MetaContextBaseAllocation = "base:allocation"
+
 // Extent flags reported by the "base:allocation" metadata context.
 const (
 	StateHole uint32 = 1 // the range is unallocated

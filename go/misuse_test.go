@@ -71,11 +71,11 @@ func TestMisuseNeverPanics(t *testing.T) {
 // are no-ops that send nothing.
 func TestMisuseArguments(t *testing.T) {
 	h := create(t)
-	if err := h.ConnectConn(nil); err == nil {
+	if err := h.ConnectConn(context.Background(), nil); err == nil {
 		t.Fatal("ConnectConn(nil) succeeded")
 	}
 	srv := startNbdkit(t, "memory", "1M")
-	if err := h.ConnectUnix(srv.sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 		t.Fatalf("ConnectUnix: %v", err)
 	}
 	ctx := context.Background()
@@ -103,7 +103,7 @@ func TestConnectCommandMissingProgram(t *testing.T) {
 		t.Skip("libnbd 1.14 only sees the handshake fail")
 	}
 	h := create(t)
-	err := h.ConnectCommand("/nonexistent/nbd-server-program")
+	err := h.ConnectCommand(context.Background(), "/nonexistent/nbd-server-program")
 	if !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("ConnectCommand: %v, want ENOENT", err)
 	}
@@ -118,7 +118,7 @@ func TestBlockSizeLimits(t *testing.T) {
 		"blocksize-minimum=4096", "blocksize-preferred=65536",
 		"blocksize-maximum=1048576", "blocksize-error-policy=error")
 	h := create(t)
-	if err := h.ConnectUnix(srv.sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 		t.Fatalf("ConnectUnix: %v", err)
 	}
 	big := pattern(4<<20, 7)
@@ -155,7 +155,7 @@ func TestBlockSizeLimits(t *testing.T) {
 // repeat the errno's text.
 func TestErrorText(t *testing.T) {
 	h := create(t)
-	err := h.ConnectUnix("/nonexistent/dir/sock")
+	err := h.ConnectUnix(context.Background(), "/nonexistent/dir/sock")
 	var e *nbd.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("ConnectUnix: %v", err)

@@ -103,7 +103,7 @@ func shutdownRound(t *testing.T, sock string, i int) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if err := h.ConnectUnix(sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), sock); err != nil {
 		t.Fatalf("round %d: ConnectUnix: %v", i, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
