@@ -202,3 +202,31 @@ func TestCloseStubbornCommand(t *testing.T) {
 		t.Errorf("subprocess %d still exists after Close", pid)
 	}
 }
+
+// A large cancellable Read is pipelined in handle-owned chunks: when its
+// context ends it returns at once, the caller's buffer is never written
+// afterwards, and the handle stays usable.
+func TestLargeReadCancel(t *testing.T) {
+	srv := startNbdkit(t, "--filter=delay", "memory", "16M", "delay-read=1")
+	h := connectUnix(t, srv.sock)
+	buf := pattern(8<<20, 9)
+	want := append([]byte(nil), buf...)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := h.Read(ctx, buf, 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Read: %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Errorf("cancelled Read returned after %v", d)
+	}
+	time.Sleep(1500 * time.Millisecond) // the abandoned replies arrive
+	if _, err := h.ReadAt(make([]byte, 4096), 0); err != nil {
+		t.Fatalf("ReadAt after the cancelled Read: %v", err)
+	}
+	for i := range buf {
+		if buf[i] != want[i] {
+			t.Fatalf("caller's buffer written at %d after Read returned", i)
+		}
+	}
+}
