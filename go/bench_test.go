@@ -241,3 +241,52 @@ func BenchmarkLarge100M(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPool4KParallel64: 64 goroutines of 4 KiB ReadAt through a
+// Pool of 1, 2 and 4 connections (nbdkit memory advertises multi-conn).
+func BenchmarkPool4KParallel64(b *testing.B) {
+	srv := startNbdkit(b, "--threads=16", "memory", strconv.Itoa(benchSize))
+	for _, n := range []int{1, 2, 4} {
+		b.Run("conns="+strconv.Itoa(n), func(b *testing.B) {
+			p, err := nbd.DialPool(context.Background(), "nbd+unix:///?socket="+srv.sock, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			if p.Conns() != n {
+				b.Fatalf("pool has %d connections, want %d", p.Conns(), n)
+			}
+			const G = 64
+			run := func(total int64) {
+				var next int64
+				var wg sync.WaitGroup
+				for g := 0; g < G; g++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						buf := make([]byte, 4096)
+						for {
+							i := atomic.AddInt64(&next, 1)
+							if i > total {
+								return
+							}
+							if _, err := p.ReadAt(buf, (i%(benchSize/4096))*4096); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			run(10 * G)
+			b.SetBytes(4096)
+			b.ReportAllocs()
+			cpu := cpuTime()
+			b.ResetTimer()
+			run(int64(b.N))
+			b.StopTimer()
+			reportCPU(b, cpu)
+		})
+	}
+}
