@@ -112,11 +112,11 @@ func (p *Pool) pick() *Handle {
 }
 
 // Size returns the export size in bytes.
-func (p *Pool) Size() int64 {
-	if p == nil {
-		return 0
+func (p *Pool) Size() (int64, error) {
+	if p.Conns() == 0 {
+		return 0, closedError("Size")
 	}
-	return p.size
+	return p.size, nil
 }
 
 // ReadAt reads len(p) bytes at off (io.ReaderAt); see Handle.ReadAt.

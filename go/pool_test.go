@@ -24,8 +24,8 @@ func TestPoolMultiConn(t *testing.T) {
 	if p.Conns() != 4 {
 		t.Fatalf("Conns = %d, want 4 (nbdkit memory advertises multi-conn)", p.Conns())
 	}
-	if p.Size() != 4<<20 {
-		t.Errorf("Size = %d", p.Size())
+	if sz, err := p.Size(); sz != 4<<20 || err != nil {
+		t.Errorf("Size = %d, %v", sz, err)
 	}
 	var wg sync.WaitGroup
 	for g := 0; g < 16; g++ {
