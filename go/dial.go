@@ -3,13 +3,15 @@ package nbd
 import (
 	"context"
 	"syscall"
+	"time"
 )
 
 // Option configures Dial and DialPool.
 type Option func(*dialConfig)
 
 type dialConfig struct {
-	setup []func(*Handle) error
+	setup     []func(*Handle) error
+	reconnect time.Duration // Pool only: see WithReconnect
 }
 
 // WithMetaContext asks for the named metadata contexts (for example

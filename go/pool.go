@@ -2,9 +2,11 @@ package nbd
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Pool spreads the requests of many goroutines over several connections
@@ -19,10 +21,58 @@ import (
 // Pool.Flush relies on that: it flushes one connection, which covers
 // every write whose call had returned before Flush was called. Without
 // multi-conn a Pool has one connection.
+//
+// With WithReconnect, a connection that ends is dialled again and the
+// requests it did not answer are retried; see WithReconnect.
 type Pool struct {
-	conns []*Handle
+	uri   string
+	opts  []Option
+	cfg   dialConfig
+	slots []*slot
 	next  atomic.Uint32
 	size  int64
+
+	stop       context.Context // done once the pool is shut down or closed
+	cancel     context.CancelFunc
+	epoch      atomic.Int64 // connections re-established so far
+	flushMu    sync.Mutex
+	flushEpoch int64 // epoch covered by the last successful Flush
+	closed     atomic.Bool
+}
+
+// slot is one connection of a pool; reconnecting replaces h.
+type slot struct {
+	mu  sync.RWMutex
+	h   *Handle
+	gen int // incremented whenever h is replaced
+}
+
+func (sl *slot) get() (*Handle, int) {
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	return sl.h, sl.gen
+}
+
+// WithReconnect makes a Pool (DialPool; Dial ignores it) dial a
+// connection again when it ends (the server restarted, the network
+// failed), waiting 50 ms before the second attempt and doubling the
+// wait up to 2 s, for at most maxWait in all; then the request fails
+// with the error that ended the connection.
+//
+// Requests that the lost connection did not answer are sent again on
+// the new one: reads, block status and cache, and also writes, trims
+// and zeroes, because in NBD each of these leaves the same result when
+// done twice with the same arguments (a retried write puts the same
+// bytes at the same place). The one thing a new connection cannot
+// vouch for is durability: writes answered by the lost connection but
+// not yet flushed may have been lost with the server. Flush is
+// therefore not retried blindly: the first Flush after a reconnect
+// flushes, then fails with an error matching ErrDisconnected, telling
+// the caller that earlier writes may not be durable (write them again
+// if that matters); later Flushes succeed as usual. A request whose
+// context ended is not retried.
+func WithReconnect(maxWait time.Duration) Option {
+	return func(c *dialConfig) { c.reconnect = maxWait }
 }
 
 // DialPool dials uri (see Dial) and, when the server advertises
@@ -33,11 +83,17 @@ func DialPool(ctx context.Context, uri string, n int, opts ...Option) (*Pool, er
 	if n < 1 {
 		return nil, &Error{Op: "DialPool", Errno: syscall.EINVAL, Msg: "a pool needs at least one connection"}
 	}
+	p := &Pool{uri: uri, opts: opts}
+	p.stop, p.cancel = context.WithCancel(context.Background())
+	for _, o := range opts {
+		o(&p.cfg)
+	}
 	first, err := Dial(ctx, uri, opts...)
 	if err != nil {
+		p.cancel()
 		return nil, withOpIf(err, "DialPool")
 	}
-	p := &Pool{conns: []*Handle{first}}
+	p.slots = []*slot{{h: first}}
 	p.size, _ = first.Size()
 	if multi, _ := first.CanMultiConn(); !multi || n == 1 {
 		return p, nil
@@ -55,7 +111,7 @@ func DialPool(ctx context.Context, uri string, n int, opts ...Option) (*Pool, er
 	wg.Wait()
 	for i, h := range more {
 		if h != nil {
-			p.conns = append(p.conns, h)
+			p.slots = append(p.slots, &slot{h: h})
 		}
 		if errs[i] == nil {
 			if sz, _ := h.Size(); sz != p.size {
@@ -86,29 +142,102 @@ func (p *Pool) Conns() int {
 	if p == nil {
 		return 0
 	}
-	return len(p.conns)
+	return len(p.slots)
 }
 
-// Handle returns the pool's i-th connection (0 <= i < Conns(); nil
-// otherwise), for the calls a Pool does not offer. Do not Close it:
-// Close the Pool.
+// Handle returns the pool's i-th connection as it is now (0 <= i <
+// Conns(); nil otherwise), for the calls a Pool does not offer. Do not
+// Close it: Close the Pool. After a reconnect the slot holds a new Handle.
 func (p *Pool) Handle(i int) *Handle {
 	if i < 0 || i >= p.Conns() {
 		return nil
 	}
-	return p.conns[i]
+	h, _ := p.slots[i].get()
+	return h
 }
 
-// pick returns the connection for the next request (round robin); nil
-// (whose methods fail with ErrClosed) for a nil or zero Pool.
-func (p *Pool) pick() *Handle {
-	switch p.Conns() {
-	case 0:
-		return nil
-	case 1:
-		return p.conns[0]
+// Reconnects returns how many connections were re-established.
+func (p *Pool) Reconnects() int64 {
+	if p == nil {
+		return 0
 	}
-	return p.conns[int(p.next.Add(1)%uint32(len(p.conns)))]
+	return p.epoch.Load()
+}
+
+// do runs f on the next connection (round robin); with reconnect
+// enabled, a request that failed because its connection ended is run
+// again on a re-established one.
+func (p *Pool) do(ctx context.Context, op string, f func(*Handle) error) error {
+	n := p.Conns()
+	if n == 0 {
+		return closedError(op)
+	}
+	sl := p.slots[0]
+	if n > 1 {
+		sl = p.slots[int(p.next.Add(1)%uint32(n))]
+	}
+	for {
+		h, gen := sl.get()
+		err := f(h)
+		if err == nil || p.cfg.reconnect <= 0 || !errors.Is(err, ErrDisconnected) ||
+			ctx.Err() != nil || p.closed.Load() {
+			return err
+		}
+		if rerr := p.redial(ctx, sl, gen); rerr != nil {
+			return err
+		}
+	}
+}
+
+// redial replaces sl's connection, unless another request already did
+// (gen changed). It retries with a doubling wait, for at most the
+// configured time.
+func (p *Pool) redial(ctx context.Context, sl *slot, gen int) error {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.gen != gen {
+		return nil
+	}
+	deadline := time.Now().Add(p.cfg.reconnect)
+	wait := 50 * time.Millisecond
+	for {
+		if p.closed.Load() {
+			return closedError("reconnect")
+		}
+		// Bounded by the deadline, the caller's context and Close.
+		dctx, cancel := context.WithDeadline(p.stop, deadline)
+		stopAfter := context.AfterFunc(ctx, cancel)
+		h, err := Dial(dctx, p.uri, p.opts...)
+		stopAfter()
+		cancel()
+		if err == nil {
+			if sz, _ := h.Size(); sz != p.size {
+				h.Close()
+				return &Error{Op: "reconnect", Errno: syscall.EIO, Msg: "the export changed size"}
+			}
+			sl.h.Close()
+			sl.h = h
+			sl.gen++
+			p.epoch.Add(1)
+			return nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-p.stop.Done():
+			t.Stop()
+			return closedError("reconnect")
+		}
+		if wait *= 2; wait > 2*time.Second {
+			wait = 2 * time.Second
+		}
+	}
 }
 
 // Size returns the export size in bytes.
@@ -119,63 +248,94 @@ func (p *Pool) Size() (int64, error) {
 	return p.size, nil
 }
 
-// ReadAt reads len(p) bytes at off (io.ReaderAt); see Handle.ReadAt.
-func (p *Pool) ReadAt(b []byte, off int64) (int, error) { return p.pick().ReadAt(b, off) }
+// ReadAt reads len(b) bytes at off (io.ReaderAt); see Handle.ReadAt.
+func (p *Pool) ReadAt(b []byte, off int64) (n int, err error) {
+	err = p.do(context.Background(), "ReadAt", func(h *Handle) error {
+		n, err = h.ReadAt(b, off)
+		return err
+	})
+	return n, err
+}
 
 // WriteAt writes b at off (io.WriterAt); see Handle.WriteAt.
-func (p *Pool) WriteAt(b []byte, off int64) (int, error) { return p.pick().WriteAt(b, off) }
+func (p *Pool) WriteAt(b []byte, off int64) (n int, err error) {
+	err = p.do(context.Background(), "WriteAt", func(h *Handle) error {
+		n, err = h.WriteAt(b, off)
+		return err
+	})
+	return n, err
+}
 
 // Read fills b from off; see Handle.Read.
 func (p *Pool) Read(ctx context.Context, b []byte, off uint64, flags ...Flag) error {
-	return p.pick().Read(ctx, b, off, flags...)
+	return p.do(ctx, "Read", func(h *Handle) error { return h.Read(ctx, b, off, flags...) })
 }
 
 // Write writes b at off; see Handle.Write.
 func (p *Pool) Write(ctx context.Context, b []byte, off uint64, flags ...Flag) error {
-	return p.pick().Write(ctx, b, off, flags...)
+	return p.do(ctx, "Write", func(h *Handle) error { return h.Write(ctx, b, off, flags...) })
 }
 
 // Flush makes every write whose call returned before Flush was called
 // persistent (on a multi-conn server one connection's flush covers
-// them all).
+// them all). After a reconnect see WithReconnect.
 func (p *Pool) Flush(ctx context.Context, flags ...Flag) error {
-	return p.pick().Flush(ctx, flags...)
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	epoch := p.flushEpoch
+	err := p.do(ctx, "Flush", func(h *Handle) error { return h.Flush(ctx, flags...) })
+	if err != nil {
+		return err
+	}
+	// Read the epoch after the flush: a reconnect during it counts.
+	if epoch = p.epoch.Load(); epoch != p.flushEpoch {
+		p.flushEpoch = epoch
+		return disconnected("Flush", &Error{Op: "reconnect", Errno: syscall.EIO,
+			Msg: "a connection was re-established since the last flush: writes answered before it may not be durable"})
+	}
+	return nil
 }
 
 // Trim; see Handle.Trim.
 func (p *Pool) Trim(ctx context.Context, off, length uint64, flags ...Flag) error {
-	return p.pick().Trim(ctx, off, length, flags...)
+	return p.do(ctx, "Trim", func(h *Handle) error { return h.Trim(ctx, off, length, flags...) })
 }
 
 // Zero; see Handle.Zero.
 func (p *Pool) Zero(ctx context.Context, off, length uint64, flags ...Flag) error {
-	return p.pick().Zero(ctx, off, length, flags...)
+	return p.do(ctx, "Zero", func(h *Handle) error { return h.Zero(ctx, off, length, flags...) })
 }
 
 // Cache; see Handle.Cache.
 func (p *Pool) Cache(ctx context.Context, off, length uint64, flags ...Flag) error {
-	return p.pick().Cache(ctx, off, length, flags...)
+	return p.do(ctx, "Cache", func(h *Handle) error { return h.Cache(ctx, off, length, flags...) })
 }
 
 // BlockStatus; see Handle.BlockStatus.
-func (p *Pool) BlockStatus(ctx context.Context, off, length uint64, flags ...Flag) (map[string][]Extent, error) {
-	return p.pick().BlockStatus(ctx, off, length, flags...)
+func (p *Pool) BlockStatus(ctx context.Context, off, length uint64, flags ...Flag) (m map[string][]Extent, err error) {
+	err = p.do(ctx, "BlockStatus", func(h *Handle) error {
+		m, err = h.BlockStatus(ctx, off, length, flags...)
+		return err
+	})
+	return m, err
 }
 
 // Shutdown shuts every connection down (see Handle.Shutdown) and returns
-// the first error.
+// the first error. A shut-down pool does not reconnect.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	if p.Conns() == 0 {
 		return closedError("Shutdown")
 	}
-	errs := make([]error, len(p.conns))
+	p.closed.Store(true)
+	p.cancel()
+	errs := make([]error, len(p.slots))
 	var wg sync.WaitGroup
-	for i, h := range p.conns {
+	for i := range p.slots {
 		wg.Add(1)
-		go func(i int, h *Handle) {
+		go func(i int) {
 			defer wg.Done()
-			errs[i] = h.Shutdown(ctx)
-		}(i, h)
+			errs[i] = p.Handle(i).Shutdown(ctx)
+		}(i)
 	}
 	wg.Wait()
 	for _, e := range errs {
@@ -191,8 +351,14 @@ func (p *Pool) Close() error {
 	if p == nil {
 		return nil
 	}
-	for _, h := range p.conns {
-		h.Close()
+	p.closed.Store(true)
+	if p.cancel != nil {
+		p.cancel()
+	}
+	for _, sl := range p.slots {
+		sl.mu.Lock()
+		sl.h.Close()
+		sl.mu.Unlock()
 	}
 	return nil
 }

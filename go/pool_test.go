@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	nbd "github.com/nbd-cleanroom/libnbd/go"
 )
@@ -86,4 +92,126 @@ func TestPoolNoMultiConn(t *testing.T) {
 	if _, err := zero.ReadAt(make([]byte, 1), 0); !errors.Is(err, nbd.ErrClosed) {
 		t.Errorf("nil Pool ReadAt: %v", err)
 	}
+}
+
+// restartable is an nbdkit serving a file on a fixed socket path, which
+// the test can kill and start again.
+type restartable struct {
+	t    *testing.T
+	sock string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (r *restartable) start() {
+	r.t.Helper()
+	os.Remove(r.sock)
+	r.cmd = exec.Command("nbdkit", append([]string{"-f", "--exit-with-parent", "-U", r.sock}, r.args...)...)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.done = make(chan struct{})
+	go func(c *exec.Cmd, d chan struct{}) { c.Wait(); close(d) }(r.cmd, r.done)
+	for i := 0; i < 1000; i++ {
+		if c, err := net.Dial("unix", r.sock); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatal("nbdkit did not start listening")
+}
+
+func (r *restartable) kill() {
+	r.cmd.Process.Kill()
+	<-r.done
+}
+
+// The server restarts under running readers and writers: with
+// WithReconnect none of them sees an error, the data written survive
+// (the export is a file), and the first Flush after the restart says
+// that earlier writes may not be durable.
+func TestPoolReconnect(t *testing.T) {
+	needNbdkit(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, make([]byte, 8<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := &restartable{t: t, sock: filepath.Join(dir, "nbd.sock"), args: []string{"file", img}}
+	srv.start()
+	t.Cleanup(srv.kill)
+	ctx := context.Background()
+	p, err := nbd.DialPool(ctx, "nbd+unix:///?socket="+srv.sock, 2, nbd.WithReconnect(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ops atomic.Int64
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			want := pattern(32<<10, byte(g))
+			off := int64(g) * (1 << 20)
+			got := make([]byte, len(want))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := p.WriteAt(want, off); err != nil {
+					t.Errorf("goroutine %d: WriteAt: %v", g, err)
+					return
+				}
+				if err := p.Read(ctx, got, uint64(off)); err != nil {
+					t.Errorf("goroutine %d: Read: %v", g, err)
+					return
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("goroutine %d: read back different data", g)
+					return
+				}
+				ops.Add(1)
+			}
+		}(g)
+	}
+	time.Sleep(200 * time.Millisecond)
+	srv.kill()
+	time.Sleep(300 * time.Millisecond)
+	srv.start()
+	before := ops.Load()
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	withTimeout(t, 20*time.Second, "readers and writers across the restart", wg.Wait)
+	if ops.Load() == before {
+		t.Error("no operation completed after the restart")
+	}
+	if p.Reconnects() == 0 {
+		t.Error("no reconnect counted")
+	}
+	if err := p.Flush(ctx); !errors.Is(err, nbd.ErrDisconnected) {
+		t.Errorf("first Flush after the restart: %v, want ErrDisconnected", err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Errorf("second Flush: %v", err)
+	}
+	t.Logf("%d operations, %d reconnects", ops.Load(), p.Reconnects())
+
+	// Without WithReconnect the error is returned.
+	q, err := nbd.DialPool(ctx, "nbd+unix:///?socket="+srv.sock, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	srv.kill()
+	if _, err := q.ReadAt(make([]byte, 512), 0); !errors.Is(err, nbd.ErrDisconnected) {
+		t.Errorf("ReadAt without reconnect after the server died: %v", err)
+	}
+	srv.start()
 }
