@@ -282,13 +282,12 @@ func (p *Pool) Write(ctx context.Context, b []byte, off uint64, flags ...Flag) e
 func (p *Pool) Flush(ctx context.Context, flags ...Flag) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
-	epoch := p.flushEpoch
 	err := p.do(ctx, "Flush", func(h *Handle) error { return h.Flush(ctx, flags...) })
 	if err != nil {
 		return err
 	}
 	// Read the epoch after the flush: a reconnect during it counts.
-	if epoch = p.epoch.Load(); epoch != p.flushEpoch {
+	if epoch := p.epoch.Load(); epoch != p.flushEpoch {
 		p.flushEpoch = epoch
 		return disconnected("Flush", &Error{Op: "reconnect", Errno: syscall.EIO,
 			Msg: "a connection was re-established since the last flush: writes answered before it may not be durable"})
