@@ -23,7 +23,10 @@ const (
 func (h *Handle) CopyTo(ctx context.Context, w io.WriterAt) (int64, error) {
 	size, err := h.Size()
 	if err != nil {
-		return 0, err
+		return 0, withOpIf(err, "CopyTo")
+	}
+	if w == nil {
+		return 0, &Error{Op: "CopyTo", Errno: syscall.EINVAL, Msg: "writer is nil"}
 	}
 	useStatus, _ := h.CanMetaContext(MetaContextBaseAllocation)
 	buf := make([]byte, copyChunk)
@@ -98,10 +101,19 @@ func firstRun(ext []Extent, off, end int64) (dataEnd, zeroEnd int64) {
 // chunks are not sent as data: they are written with Zero (the server
 // may punch a hole) when the export can zero, and as data otherwise.
 func (h *Handle) CopyFrom(ctx context.Context, r io.ReaderAt, size int64) (int64, error) {
+	if _, err := h.live("CopyFrom"); err != nil {
+		return 0, err
+	}
 	if size < 0 {
 		return 0, &Error{Op: "CopyFrom", Errno: syscall.EINVAL, Msg: "negative size"}
 	}
-	canZero, _ := h.CanZero()
+	if r == nil {
+		return 0, &Error{Op: "CopyFrom", Errno: syscall.EINVAL, Msg: "reader is nil"}
+	}
+	canZero, err := h.CanZero()
+	if err != nil {
+		return 0, withOpIf(err, "CopyFrom")
+	}
 	buf := make([]byte, copyChunk)
 	var written int64
 	for off := int64(0); off < size; {

@@ -13,15 +13,15 @@ import (
 )
 
 // Every exported method of a nil *Handle and of a zero-value Handle (one
-// not made by Create) fails (with ErrClosed, or an argument error for the
+// not made by Create), and the same for Pool, fails (with ErrClosed, or an argument error for the
 // zero arguments given here) or returns a zero value, and never panics.
 func TestMisuseNeverPanics(t *testing.T) {
 	errType := reflect.TypeOf((*error)(nil)).Elem()
 	ctxType := reflect.TypeOf((*context.Context)(nil)).Elem()
 	for _, tc := range []struct {
 		name string
-		h    *nbd.Handle
-	}{{"nil", nil}, {"zero", &nbd.Handle{}}} {
+		h    any
+	}{{"nil", (*nbd.Handle)(nil)}, {"zero", &nbd.Handle{}}, {"nil Pool", (*nbd.Pool)(nil)}, {"zero Pool", &nbd.Pool{}}} {
 		v := reflect.ValueOf(tc.h)
 		ty := v.Type()
 		for i := 0; i < ty.NumMethod(); i++ {
@@ -47,7 +47,7 @@ func TestMisuseNeverPanics(t *testing.T) {
 			func() {
 				defer func() {
 					if r := recover(); r != nil {
-						t.Errorf("%s Handle: %s panicked: %v", tc.name, m.Name, r)
+						t.Errorf("%s: %s panicked: %v", tc.name, m.Name, r)
 					}
 				}()
 				out := fn.Call(args)
@@ -57,9 +57,9 @@ func TestMisuseNeverPanics(t *testing.T) {
 				if k := ft.NumOut(); k > 0 && ft.Out(k-1) == errType {
 					err, _ := out[k-1].Interface().(error)
 					if err == nil {
-						t.Errorf("%s Handle: %s succeeded", tc.name, m.Name)
+						t.Errorf("%s: %s succeeded", tc.name, m.Name)
 					} else if !errors.Is(err, nbd.ErrClosed) && !errors.As(err, new(*nbd.Error)) {
-						t.Errorf("%s Handle: %s returned %v, want *Error", tc.name, m.Name, err)
+						t.Errorf("%s: %s returned %v, want *Error", tc.name, m.Name, err)
 					}
 				}
 			}()

@@ -280,6 +280,9 @@ func (p *Pool) Write(ctx context.Context, b []byte, off uint64, flags ...Flag) e
 // persistent (on a multi-conn server one connection's flush covers
 // them all). After a reconnect see WithReconnect.
 func (p *Pool) Flush(ctx context.Context, flags ...Flag) error {
+	if p.Conns() == 0 {
+		return closedError("Flush")
+	}
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
 	err := p.do(ctx, "Flush", func(h *Handle) error { return h.Flush(ctx, flags...) })
