@@ -56,8 +56,8 @@ func (sl *slot) get() (*Handle, int) {
 // WithReconnect makes a Pool (DialPool; Dial ignores it) dial a
 // connection again when it ends (the server restarted, the network
 // failed), waiting 50 ms before the second attempt and doubling the
-// wait up to 2 s, for at most maxWait in all; then the request fails
-// with the error that ended the connection.
+// wait up to 2 s; a request is retried for at most maxWait from its
+// first failure, then fails with the error that ended the connection.
 //
 // Requests that the lost connection did not answer are sent again on
 // the new one: reads, block status and cache, and also writes, trims
@@ -176,6 +176,7 @@ func (p *Pool) do(ctx context.Context, op string, f func(*Handle) error) error {
 	if n > 1 {
 		sl = p.slots[int(p.next.Add(1)%uint32(n))]
 	}
+	var deadline time.Time // of this request's retries, from its first failure
 	for {
 		h, gen := sl.get()
 		err := f(h)
@@ -183,22 +184,25 @@ func (p *Pool) do(ctx context.Context, op string, f func(*Handle) error) error {
 			ctx.Err() != nil || p.closed.Load() {
 			return err
 		}
-		if rerr := p.redial(ctx, sl, gen); rerr != nil {
+		if deadline.IsZero() {
+			deadline = time.Now().Add(p.cfg.reconnect)
+		} else if time.Now().After(deadline) {
+			return err
+		}
+		if rerr := p.redial(ctx, sl, gen, deadline); rerr != nil {
 			return err
 		}
 	}
 }
 
 // redial replaces sl's connection, unless another request already did
-// (gen changed). It retries with a doubling wait, for at most the
-// configured time.
-func (p *Pool) redial(ctx context.Context, sl *slot, gen int) error {
+// (gen changed). It retries with a doubling wait until deadline.
+func (p *Pool) redial(ctx context.Context, sl *slot, gen int, deadline time.Time) error {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.gen != gen {
 		return nil
 	}
-	deadline := time.Now().Add(p.cfg.reconnect)
 	wait := 50 * time.Millisecond
 	for {
 		if p.closed.Load() {

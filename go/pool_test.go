@@ -203,6 +203,22 @@ func TestPoolReconnect(t *testing.T) {
 	}
 	t.Logf("%d operations, %d reconnects", ops.Load(), p.Reconnects())
 
+	// A server that stays away: retries end after maxWait.
+	r, err := nbd.DialPool(ctx, "nbd+unix:///?socket="+srv.sock, 1, nbd.WithReconnect(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	srv.kill()
+	start := time.Now()
+	if _, err := r.ReadAt(make([]byte, 512), 0); !errors.Is(err, nbd.ErrDisconnected) {
+		t.Errorf("ReadAt with the server gone: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("ReadAt gave up after %v, want about 500ms", d)
+	}
+	srv.start()
+
 	// Without WithReconnect the error is returned.
 	q, err := nbd.DialPool(ctx, "nbd+unix:///?socket="+srv.sock, 1)
 	if err != nil {
