@@ -288,6 +288,11 @@ notify (struct nbd_handle *h, bool readable)
   else
     r = nbd_internal_on_writable (h);
   nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
+  /* A thread blocked in poll() (a sync call) may be waiting for a reply
+   * that we have just taken off the socket: nothing more will arrive for
+   * it, so tell it to look again. */
+  if (h->poller_active && h->wake_fd >= 0)
+    eventfd_write (h->wake_fd, 1);
   if (h->state == ST_DEAD) {
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
     return -1;
