@@ -280,6 +280,42 @@ func TestOptCloseDuringOption(t *testing.T) {
 			t.Errorf("OptList interrupted by Close: %v", err)
 		}
 	})
+
+	// The same server, and the option's context ends first: the call
+	// returns the context's error, the connection is given up.
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write([]byte("NBDMAGICIHAVEOPT\x00\x03"))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	h = create(t)
+	h.SetOptMode(true)
+	h.SetRequestStructuredReplies(false)
+	h.SetHandshakeFlags(1)
+	withTimeout(t, 20*time.Second, "option whose context ends", func() {
+		if err := h.ConnectUnix(context.Background(), sock); err != nil {
+			t.Errorf("ConnectUnix: %v", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if _, err := h.OptList(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("OptList with an ending context: %v", err)
+		}
+		if err := h.OptGo(context.Background()); !errors.Is(err, nbd.ErrDisconnected) {
+			t.Errorf("OptGo after an abandoned option: %v, want ErrDisconnected", err)
+		}
+		h.Close()
+	})
 }
 
 func TestConnectAddr(t *testing.T) {
