@@ -2,6 +2,11 @@ package nbd_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,5 +140,83 @@ func shutdownRound(t *testing.T, sock string, i int) {
 		t.Errorf("round %d: Shutdown did not return within 10s (lost wake-up)\n%s", i, buf)
 		h.Close() // unblocks Shutdown
 		<-res
+	}
+}
+
+// oldstyleServer accepts one connection at a time on a private Unix
+// socket, greets oldstyle (size 1 MiB), reads two requests, answers the
+// first and closes at once, so that the last reply and the EOF arrive
+// together. It returns the socket path.
+func oldstyleServer(t *testing.T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "old.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			greet := make([]byte, 152)
+			copy(greet, "NBDMAGIC")
+			binary.BigEndian.PutUint64(greet[8:], 0x00420281861253)
+			binary.BigEndian.PutUint64(greet[16:], 1<<20)
+			binary.BigEndian.PutUint32(greet[24:], 1) // NBD_FLAG_HAS_FLAGS
+			c.Write(greet)
+			reqs := make([]byte, 56)
+			if _, err := io.ReadFull(c, reqs); err == nil {
+				reply := make([]byte, 16+binary.BigEndian.Uint32(reqs[24:]))
+				binary.BigEndian.PutUint32(reply, 0x67446698)
+				copy(reply[8:16], reqs[8:16]) // the first request's cookie
+				c.Write(reply)
+			}
+			c.Close()
+		}
+	}()
+	return sock
+}
+
+// The server answers one of two reads and closes the connection in the
+// same breath: the other read must fail promptly with ErrDisconnected
+// (not a bad-argument error, not a hang), every time. (Whether the reply
+// and the end-of-file reach the poller as one event depends on timing;
+// TestShutdownAfterAbandonedRead is the case that reliably made them.)
+func TestDeathRightAfterLastReply(t *testing.T) {
+	sock := oldstyleServer(t)
+	for i := 0; i < 100; i++ {
+		h := create(t)
+		if err := h.ConnectUnix(context.Background(), sock); err != nil {
+			t.Fatalf("round %d: ConnectUnix: %v", i, err)
+		}
+		errs := make(chan error, 2)
+		for k := 0; k < 2; k++ {
+			go func(k int) {
+				_, err := h.ReadAt(make([]byte, 512), int64(k)*512)
+				errs <- err
+			}(k)
+		}
+		var got []error
+		withTimeout(t, 10*time.Second, fmt.Sprintf("round %d: reads when the server closed", i), func() {
+			got = append(got, <-errs, <-errs)
+		})
+		ok, gone := 0, 0
+		for _, err := range got {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, nbd.ErrDisconnected):
+				gone++
+			default:
+				t.Errorf("round %d: %v", i, err)
+			}
+		}
+		if ok != 1 || gone != 1 {
+			t.Errorf("round %d: %d answered, %d disconnected; want 1 and 1", i, ok, gone)
+		}
+		h.Close()
 	}
 }
