@@ -89,7 +89,8 @@ func TestConnectContext(t *testing.T) {
 				return h.ConnectConn(ctx, c.(*net.UnixConn))
 			},
 			"ConnectCommand": func(ctx context.Context, h *nbd.Handle) error {
-				return h.ConnectCommand(ctx, "sleep", "30")
+				// cat never greets, and exits at end-of-file when closed.
+				return h.ConnectCommand(ctx, "cat")
 			},
 		}
 		for name, f := range forms {
@@ -172,6 +173,9 @@ func TestAioConnectForms(t *testing.T) {
 // SIGTERM, and SIGKILL 2 s later.
 func TestCloseStubbornCommand(t *testing.T) {
 	needNbdkit(t)
+	if !nbd.EmbeddedCore {
+		t.Skip("the bound on Close is the embedded core's (libnbd 1.14 waits for the process)")
+	}
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
