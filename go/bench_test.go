@@ -290,3 +290,25 @@ func BenchmarkPool4KParallel64(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPoolLarge32M: one 32 MiB ReadAt per op through a pool of 1,
+// 2 and 4 connections (a pool spreads large transfers over them).
+func BenchmarkPoolLarge32M(b *testing.B) {
+	srv := startNbdkit(b, "--threads=16", "memory", strconv.Itoa(benchSize))
+	buf := make([]byte, 32<<20)
+	for _, n := range []int{1, 2, 4} {
+		b.Run("conns="+strconv.Itoa(n), func(b *testing.B) {
+			p, err := nbd.DialPool(context.Background(), "nbd+unix:///?socket="+srv.sock, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			b.SetBytes(int64(len(buf)))
+			for i := 0; i < b.N; i++ {
+				if _, err := p.ReadAt(buf, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -252,32 +252,104 @@ func (p *Pool) Size() (int64, error) {
 	return p.size, nil
 }
 
-// ReadAt reads len(b) bytes at off (io.ReaderAt); see Handle.ReadAt.
-func (p *Pool) ReadAt(b []byte, off int64) (n int, err error) {
-	err = p.do(context.Background(), "ReadAt", func(h *Handle) error {
-		n, err = h.ReadAt(b, off)
-		return err
-	})
-	return n, err
+// poolSplit is the size from which a transfer is spread over all the
+// connections of a pool; parts start at multiples of it, so that they
+// never share a block (the protocol's minimum block size is at most
+// 64 KiB).
+const poolSplit = 1 << 20
+
+// spread runs f on parts of b (at off) on all connections at once when
+// b is large, else on b as a whole. It returns how many bytes from the
+// start of b were done and the error of the first part that failed.
+func (p *Pool) spread(b []byte, off int64, f func(part []byte, off int64) (int, error)) (int, error) {
+	n := p.Conns()
+	if n <= 1 || len(b) < 2*poolSplit {
+		return f(b, off)
+	}
+	// Part boundaries at multiples of poolSplit (absolute offsets).
+	per := (int64(len(b))/int64(n) + poolSplit - 1) / poolSplit * poolSplit
+	var bounds []int
+	for pos := int64(0); pos < int64(len(b)); {
+		end := (off+pos+per)/poolSplit*poolSplit - off
+		if end <= pos || end > int64(len(b)) {
+			end = int64(len(b))
+		}
+		bounds = append(bounds, int(end))
+		pos = end
+	}
+	done := make([]int, len(bounds))
+	errs := make([]error, len(bounds))
+	var wg sync.WaitGroup
+	start := 0
+	for i, end := range bounds {
+		wg.Add(1)
+		go func(i, start, end int) {
+			defer wg.Done()
+			done[i], errs[i] = f(b[start:end], off+int64(start))
+		}(i, start, end)
+		start = end
+	}
+	wg.Wait()
+	total := 0
+	start = 0
+	for i, end := range bounds {
+		total += done[i]
+		if errs[i] != nil || done[i] < end-start {
+			return total, errs[i]
+		}
+		start = end
+	}
+	return total, nil
 }
 
-// WriteAt writes b at off (io.WriterAt); see Handle.WriteAt.
-func (p *Pool) WriteAt(b []byte, off int64) (n int, err error) {
-	err = p.do(context.Background(), "WriteAt", func(h *Handle) error {
-		n, err = h.WriteAt(b, off)
-		return err
+// ReadAt reads len(b) bytes at off (io.ReaderAt); see Handle.ReadAt. A
+// large read is spread over all connections.
+func (p *Pool) ReadAt(b []byte, off int64) (int, error) {
+	return p.spread(b, off, func(part []byte, off int64) (n int, err error) {
+		err = p.do(context.Background(), "ReadAt", func(h *Handle) error {
+			n, err = h.ReadAt(part, off)
+			return err
+		})
+		return n, err
 	})
-	return n, err
 }
 
-// Read fills b from off; see Handle.Read.
+// WriteAt writes b at off (io.WriterAt); see Handle.WriteAt. A large
+// write is spread over all connections.
+func (p *Pool) WriteAt(b []byte, off int64) (int, error) {
+	return p.spread(b, off, func(part []byte, off int64) (n int, err error) {
+		err = p.do(context.Background(), "WriteAt", func(h *Handle) error {
+			n, err = h.WriteAt(part, off)
+			return err
+		})
+		return n, err
+	})
+}
+
+// Read fills b from off; see Handle.Read. A large read is spread over
+// all connections.
 func (p *Pool) Read(ctx context.Context, b []byte, off uint64, flags ...Flag) error {
-	return p.do(ctx, "Read", func(h *Handle) error { return h.Read(ctx, b, off, flags...) })
+	_, err := p.spread(b, int64(off), func(part []byte, off int64) (int, error) {
+		err := p.do(ctx, "Read", func(h *Handle) error { return h.Read(ctx, part, uint64(off), flags...) })
+		if err != nil {
+			return 0, err
+		}
+		return len(part), nil
+	})
+	return err
 }
 
-// Write writes b at off; see Handle.Write.
+// Write writes b at off; see Handle.Write. A large write is spread over
+// all connections.
 func (p *Pool) Write(ctx context.Context, b []byte, off uint64, flags ...Flag) error {
-	return p.do(ctx, "Write", func(h *Handle) error { return h.Write(ctx, b, off, flags...) })
+	_, err := p.spread(b, int64(off), func(part []byte, off int64) (int, error) {
+		err := p.do(ctx, "Write", func(h *Handle) error { return h.Write(ctx, part, uint64(off), flags...) })
+		if err != nil {
+			return 0, err
+		}
+		return len(part), nil
+	})
+	return err
 }
 
 // Flush makes every write whose call returned before Flush was called

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -55,6 +56,22 @@ func TestPoolMultiConn(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
+	// Large transfers are spread over the connections; odd offsets and
+	// lengths, and a read running past the end.
+	big := pattern(3<<20-12345, 77)
+	if _, err := p.WriteAt(big, 1<<20-4321); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(big))
+	if err := p.Read(ctx, got, 1<<20-4321); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("spread Read: %v, equal=%v", err, bytes.Equal(got, big))
+	}
+	tail := make([]byte, 3<<20)
+	if n, err := p.ReadAt(tail, 2<<20); n != 2<<20 || err != io.EOF {
+		t.Errorf("spread ReadAt past the end: %d, %v; want %d, EOF", n, err, 2<<20)
+	} else if !bytes.Equal(tail[:1<<20], big[1<<20+4321:2<<20+4321]) {
+		t.Error("spread ReadAt past the end: wrong data")
+	}
 	if err := p.Flush(ctx); err != nil {
 		t.Error(err)
 	}
