@@ -2,7 +2,11 @@ package nbd_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
+	"net"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -87,4 +91,55 @@ func TestDisconnectedAfterShutdown(t *testing.T) {
 	if sz, err := h.Size(); err != nil || sz != 1<<20 {
 		t.Errorf("Size after Shutdown = %d, %v; export facts stay readable", sz, err)
 	}
+}
+
+// While Shutdown waits for the server to close, new requests are refused
+// with ErrDisconnected (ESHUTDOWN); the server here never closes, so
+// Shutdown ends with its context.
+func TestDisconnectedDuringShutdown(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "mute.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	end := make(chan struct{})
+	defer close(end)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		greet := make([]byte, 152) // oldstyle, 1 MiB, then silence
+		copy(greet, "NBDMAGIC")
+		binary.BigEndian.PutUint64(greet[8:], 0x00420281861253)
+		binary.BigEndian.PutUint64(greet[16:], 1<<20)
+		binary.BigEndian.PutUint32(greet[24:], 1)
+		c.Write(greet)
+		io.Copy(io.Discard, c)
+		<-end // even after the client's end-of-file: never close
+	}()
+	h := connectUnix(t, sock)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- h.Shutdown(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	_, err = h.ReadAt(make([]byte, 512), 4096)
+	if !errors.Is(err, nbd.ErrDisconnected) || !errors.Is(err, syscall.ESHUTDOWN) {
+		t.Errorf("ReadAt during Shutdown: %v, want ErrDisconnected with ESHUTDOWN", err)
+	}
+	withTimeout(t, 10*time.Second, "Shutdown against a server that never closes", func() {
+		if err := <-shut; !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown: %v, want DeadlineExceeded", err)
+		}
+		// A second Shutdown waits again (it does not send a second
+		// NBD_CMD_DISC, which the core would refuse).
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel2()
+		if err := h.Shutdown(ctx2); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("second Shutdown: %v, want DeadlineExceeded", err)
+		}
+	})
 }

@@ -204,6 +204,11 @@ func (s *state) getCmd(op string) (*command, error) {
 		s.mu.Unlock()
 		return nil, err
 	}
+	if s.shutdown {
+		// NBD_CMD_DISC is queued: no request may follow it.
+		s.mu.Unlock()
+		return nil, disconnected(op, &Error{Op: "Shutdown", Errno: syscall.ESHUTDOWN, Msg: "the connection is being shut down (Shutdown)"})
+	}
 	var cmd *command
 	if n := len(s.free); n > 0 {
 		cmd = s.free[n-1]

@@ -511,25 +511,32 @@ func (h *Handle) Shutdown(ctx context.Context) error {
 	err = s.withC("Shutdown", func(c *C.struct_nbd_handle) error {
 		s.mu.Lock()
 		dead, live, again := s.deadErr, s.wasLive, s.shutdown
+		if !again && (dead == nil || !live) {
+			s.shutdown = true // claimed: concurrent Shutdowns only wait
+		}
 		s.mu.Unlock()
-		// Already shut down: a second Shutdown has nothing to do.
-		if again && (dead != nil || C.gonbd_aio_is_closed(c) != 0) {
-			done = true
+		if again {
+			// Already shut down: nothing to do; or NBD_CMD_DISC went out
+			// and an earlier Shutdown's context ended: wait again.
+			done = dead != nil || C.gonbd_aio_is_closed(c) != 0
 			return nil
 		}
 		if dead != nil && live {
 			return disconnected("Shutdown", dead)
+		}
+		fail := func(err error) error {
+			s.mu.Lock()
+			s.shutdown = false
+			s.mu.Unlock()
+			return err
 		}
 		if C.gonbd_aio_is_closed(c) != 0 {
 			done = true
 			return nil
 		}
 		if C.gonbd_disconnect(c, 0, &sub) == -1 {
-			return cerr("Shutdown", &sub.err)
+			return fail(cerr("Shutdown", &sub.err))
 		}
-		s.mu.Lock()
-		s.shutdown = true
-		s.mu.Unlock()
 		// Drive once whatever the flags say: the disconnect may already
 		// have ended the connection, and then nothing will wake us.
 		s.pumpN(pumpOther)
