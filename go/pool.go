@@ -180,8 +180,18 @@ func (p *Pool) do(ctx context.Context, op string, f func(*Handle) error) error {
 	for {
 		h, gen := sl.get()
 		err := f(h)
-		if err == nil || p.cfg.reconnect <= 0 || !errors.Is(err, ErrDisconnected) ||
-			ctx.Err() != nil || p.closed.Load() {
+		if err == nil || p.cfg.reconnect <= 0 || ctx.Err() != nil || p.closed.Load() {
+			return err
+		}
+		if errors.Is(err, ErrClosed) {
+			// Another request's reconnect closed h under us: go on with
+			// its replacement.
+			if _, now := sl.get(); now != gen {
+				continue
+			}
+			return err
+		}
+		if !errors.Is(err, ErrDisconnected) {
 			return err
 		}
 		if deadline.IsZero() {
