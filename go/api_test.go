@@ -139,10 +139,10 @@ func TestGeneratedArgumentErrors(t *testing.T) {
 	if _, err := h.CanMetaContext("base:\x00"); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("CanMetaContext with NUL = %v, want EINVAL", err)
 	}
-	if err := h.ConnectUnix("/tmp/x\x00y"); !errors.Is(err, syscall.EINVAL) {
+	if err := h.ConnectUnix(context.Background(), "/tmp/x\x00y"); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("ConnectUnix with NUL = %v, want EINVAL", err)
 	}
-	if err := h.ConnectCommand("nbdkit", "-s\x00"); !errors.Is(err, syscall.EINVAL) {
+	if err := h.ConnectCommand(context.Background(), "nbdkit", "-s\x00"); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("ConnectCommand with NUL = %v, want EINVAL", err)
 	}
 	if !h.AioIsCreated() {

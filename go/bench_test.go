@@ -1,6 +1,7 @@
 package nbd_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,7 @@ func benchHandle(b *testing.B) *nbd.Handle {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.Close() })
-	if err := h.ConnectUnix(srv.sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 		b.Fatal(err)
 	}
 	return h
@@ -202,6 +203,112 @@ func BenchmarkCBaseline(b *testing.B) {
 			}
 			b.ReportMetric(v, "C-"+mode+"-ns/op")
 			b.ReportMetric(cpu/1e3, "C-"+mode+"-cpu-us/op")
+		})
+	}
+}
+
+// BenchmarkLarge100M: one 100 MiB transfer per op, through ReadAt
+// (pinned caller buffer) and Read with a cancellable context (handle
+// buffers, so the call can return early), and the same for writes.
+func BenchmarkLarge100M(b *testing.B) {
+	const n = 100 << 20
+	srv := startNbdkit(b, "--threads=16", "memory", strconv.Itoa(n+(1<<20)))
+	h, err := nbd.Dial(context.Background(), "nbd+unix:///?socket="+srv.sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	buf := make([]byte, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, bc := range []struct {
+		name string
+		f    func() error
+	}{
+		{"ReadAt", func() error { _, err := h.ReadAt(buf, 0); return err }},
+		{"ReadCtx", func() error { return h.Read(ctx, buf, 0) }},
+		{"WriteAt", func() error { _, err := h.WriteAt(buf, 0); return err }},
+		{"WriteCtx", func() error { return h.Write(ctx, buf, 0) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(n)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := bc.f(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPool4KParallel64: 64 goroutines of 4 KiB ReadAt through a
+// Pool of 1, 2 and 4 connections (nbdkit memory advertises multi-conn).
+func BenchmarkPool4KParallel64(b *testing.B) {
+	srv := startNbdkit(b, "--threads=16", "memory", strconv.Itoa(benchSize))
+	for _, n := range []int{1, 2, 4} {
+		b.Run("conns="+strconv.Itoa(n), func(b *testing.B) {
+			p, err := nbd.DialPool(context.Background(), "nbd+unix:///?socket="+srv.sock, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			if p.Conns() != n {
+				b.Fatalf("pool has %d connections, want %d", p.Conns(), n)
+			}
+			const G = 64
+			run := func(total int64) {
+				var next int64
+				var wg sync.WaitGroup
+				for g := 0; g < G; g++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						buf := make([]byte, 4096)
+						for {
+							i := atomic.AddInt64(&next, 1)
+							if i > total {
+								return
+							}
+							if _, err := p.ReadAt(buf, (i%(benchSize/4096))*4096); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			run(10 * G)
+			b.SetBytes(4096)
+			b.ReportAllocs()
+			cpu := cpuTime()
+			b.ResetTimer()
+			run(int64(b.N))
+			b.StopTimer()
+			reportCPU(b, cpu)
+		})
+	}
+}
+
+// BenchmarkPoolLarge32M: one 32 MiB ReadAt per op through a pool of 1,
+// 2 and 4 connections (a pool spreads large transfers over them).
+func BenchmarkPoolLarge32M(b *testing.B) {
+	srv := startNbdkit(b, "--threads=16", "memory", strconv.Itoa(benchSize))
+	buf := make([]byte, 32<<20)
+	for _, n := range []int{1, 2, 4} {
+		b.Run("conns="+strconv.Itoa(n), func(b *testing.B) {
+			p, err := nbd.DialPool(context.Background(), "nbd+unix:///?socket="+srv.sock, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			b.SetBytes(int64(len(buf)))
+			for i := 0; i < b.N; i++ {
+				if _, err := p.ReadAt(buf, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"runtime"
 	"syscall"
 	"unsafe"
@@ -41,12 +42,20 @@ func (h *Handle) aioConnect(op string, call cconnect) error {
 	return err
 }
 
-// connect is aioConnect followed by WaitConnected.
-func (h *Handle) connect(op string, call cconnect) error {
-	if err := h.aioConnect(op, call); err != nil {
-		return err
+// connectWith returns the blocking connect runner for ctx: aioConnect
+// followed by WaitConnected(ctx).
+func (h *Handle) connectWith(ctx context.Context) connectRunner {
+	if ctx == nil {
+		return func(op string, _ cconnect) error {
+			return &Error{Op: op, Errno: syscall.EINVAL, Msg: "nil context"}
+		}
 	}
-	return h.waitConnected(context.Background(), op)
+	return func(op string, call cconnect) error {
+		if err := h.aioConnect(op, call); err != nil {
+			return err
+		}
+		return h.waitConnected(ctx, op)
+	}
 }
 
 // WaitConnected waits until a connection started with one of the Aio
@@ -63,6 +72,9 @@ func (h *Handle) waitConnected(ctx context.Context, op string) error {
 	s, err := h.live(op)
 	if err != nil {
 		return err
+	}
+	if ctx == nil {
+		return &Error{Op: op, Errno: syscall.EINVAL, Msg: "nil context"}
 	}
 	s.mu.Lock()
 	started := s.started
@@ -92,8 +104,12 @@ func (h *Handle) waitConnected(ctx context.Context, op string) error {
 
 // ConnectUnix connects to the NBD server listening on the Unix-domain
 // socket path and completes the handshake.
-func (h *Handle) ConnectUnix(path string) error {
-	return h.connectUnix("ConnectUnix", path, h.connect)
+//
+// Like every Connect call it returns ctx.Err() if ctx ends first; the
+// attempt then goes on in the background (WaitConnected waits for it
+// again) until Close abandons it.
+func (h *Handle) ConnectUnix(ctx context.Context, path string) error {
+	return h.connectUnix("ConnectUnix", path, h.connectWith(ctx))
 }
 
 // AioConnectUnix starts connecting to a Unix-domain socket and returns
@@ -114,8 +130,8 @@ func (h *Handle) connectUnix(op, path string, run connectRunner) error {
 }
 
 // ConnectTCP connects to host and port (a service name or number).
-func (h *Handle) ConnectTCP(host, port string) error {
-	return h.connectTCP("ConnectTCP", host, port, h.connect)
+func (h *Handle) ConnectTCP(ctx context.Context, host, port string) error {
+	return h.connectTCP("ConnectTCP", host, port, h.connectWith(ctx))
 }
 
 // AioConnectTCP is the non-blocking form of ConnectTCP.
@@ -140,8 +156,8 @@ func (h *Handle) connectTCP(op, host, port string, run connectRunner) error {
 }
 
 // ConnectVsock connects to an AF_VSOCK server at cid and port.
-func (h *Handle) ConnectVsock(cid, port uint32) error {
-	return h.connectVsock("ConnectVsock", cid, port, h.connect)
+func (h *Handle) ConnectVsock(ctx context.Context, cid, port uint32) error {
+	return h.connectVsock("ConnectVsock", cid, port, h.connectWith(ctx))
 }
 
 // AioConnectVsock starts connecting to an AF_VSOCK server and returns at
@@ -158,8 +174,8 @@ func (h *Handle) connectVsock(op string, cid, port uint32, run connectRunner) er
 
 // ConnectURI connects to the server named by an NBD URI
 // (nbd://, nbds://, nbd+unix://, nbd+vsock://, ...).
-func (h *Handle) ConnectURI(uri string) error {
-	return h.connectURI("ConnectURI", uri, h.connect)
+func (h *Handle) ConnectURI(ctx context.Context, uri string) error {
+	return h.connectURI("ConnectURI", uri, h.connectWith(ctx))
 }
 
 // AioConnectURI is the non-blocking form of ConnectURI.
@@ -180,10 +196,17 @@ func (h *Handle) connectURI(op, uri string, run connectRunner) error {
 
 // ConnectCommand runs argv[0] with arguments argv[1:] as a subprocess
 // speaking NBD on its stdin/stdout (for example "nbdkit -s ...").
-func (h *Handle) ConnectCommand(argv ...string) error {
-	return h.connectArgv("ConnectCommand", argv, func(c *C.struct_nbd_handle, a **C.char, e *C.struct_gonbd_err) C.int {
-		return C.gonbd_aio_connect_command(c, a, e)
-	})
+func (h *Handle) ConnectCommand(ctx context.Context, argv ...string) error {
+	return h.connectArgv("ConnectCommand", argv, h.connectWith(ctx), connectCommandC)
+}
+
+// AioConnectCommand is the non-blocking form of ConnectCommand.
+func (h *Handle) AioConnectCommand(argv ...string) error {
+	return h.connectArgv("AioConnectCommand", argv, h.aioConnect, connectCommandC)
+}
+
+func connectCommandC(c *C.struct_nbd_handle, a **C.char, e *C.struct_gonbd_err) C.int {
+	return C.gonbd_aio_connect_command(c, a, e)
 }
 
 // ConnectSystemdSocketActivation runs argv[0] with arguments argv[1:] as
@@ -191,13 +214,21 @@ func (h *Handle) ConnectCommand(argv ...string) error {
 // (LISTEN_FDS=1, LISTEN_PID, the socket as descriptor 3), and connects
 // to it. nbdkit supports this: ConnectSystemdSocketActivation("nbdkit",
 // "memory", "1M").
-func (h *Handle) ConnectSystemdSocketActivation(argv ...string) error {
-	return h.connectArgv("ConnectSystemdSocketActivation", argv, func(c *C.struct_nbd_handle, a **C.char, e *C.struct_gonbd_err) C.int {
-		return C.gonbd_aio_connect_systemd_socket_activation(c, a, e)
-	})
+func (h *Handle) ConnectSystemdSocketActivation(ctx context.Context, argv ...string) error {
+	return h.connectArgv("ConnectSystemdSocketActivation", argv, h.connectWith(ctx), connectActivationC)
 }
 
-func (h *Handle) connectArgv(op string, argv []string, call func(*C.struct_nbd_handle, **C.char, *C.struct_gonbd_err) C.int) error {
+// AioConnectSystemdSocketActivation is the non-blocking form of
+// ConnectSystemdSocketActivation.
+func (h *Handle) AioConnectSystemdSocketActivation(argv ...string) error {
+	return h.connectArgv("AioConnectSystemdSocketActivation", argv, h.aioConnect, connectActivationC)
+}
+
+func connectActivationC(c *C.struct_nbd_handle, a **C.char, e *C.struct_gonbd_err) C.int {
+	return C.gonbd_aio_connect_systemd_socket_activation(c, a, e)
+}
+
+func (h *Handle) connectArgv(op string, argv []string, run connectRunner, call func(*C.struct_nbd_handle, **C.char, *C.struct_gonbd_err) C.int) error {
 	if len(argv) == 0 {
 		return &Error{Op: op, Errno: syscall.EINVAL, Msg: "empty argv"}
 	}
@@ -207,15 +238,17 @@ func (h *Handle) connectArgv(op string, argv []string, call func(*C.struct_nbd_h
 		return err
 	}
 	defer freeCStringList(arr)
-	return h.connect(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+	return run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		return call(c, arr, e)
 	})
 }
 
 // KillSubprocess sends sig to the server subprocess started by
 // ConnectCommand or ConnectSystemdSocketActivation (0 means SIGTERM),
-// as nbd_kill_subprocess does. It does not wait for the process to exit:
-// Close reaps it. It fails with ESRCH if there is no subprocess.
+// as nbd_kill_subprocess does. It only sends the signal and never
+// blocks (so it takes no context): Close reaps the process, and kills
+// it with SIGKILL if it is still running 2 s after SIGTERM. It fails
+// with ESRCH if there is no subprocess.
 func (h *Handle) KillSubprocess(sig syscall.Signal) error {
 	const op = "KillSubprocess"
 	return h.withC(op, func(c *C.struct_nbd_handle) error {
@@ -230,8 +263,8 @@ func (h *Handle) KillSubprocess(sig syscall.Signal) error {
 // ConnectAddr connects to a server address: a *net.UnixAddr (a name
 // starting with '@' is an abstract socket) or a *net.TCPAddr with an IP
 // address (no host name lookup is done; see ConnectTCP for names).
-func (h *Handle) ConnectAddr(addr net.Addr) error {
-	return h.connectAddr("ConnectAddr", addr, h.connect)
+func (h *Handle) ConnectAddr(ctx context.Context, addr net.Addr) error {
+	return h.connectAddr("ConnectAddr", addr, h.connectWith(ctx))
 }
 
 // AioConnectAddr is the non-blocking form of ConnectAddr.
@@ -292,30 +325,51 @@ func (h *Handle) connectAddr(op string, addr net.Addr, run connectRunner) error 
 // The two descriptors share one open file description, so the socket
 // is set to non-blocking mode. The caller must not read from or write
 // to the socket after the call.
-func (h *Handle) ConnectSocket(f *os.File) error {
+func (h *Handle) ConnectSocket(ctx context.Context, f *os.File) error {
+	return h.connectSocket("ConnectSocket", f, h.connectWith(ctx))
+}
+
+// AioConnectSocket is the non-blocking form of ConnectSocket.
+func (h *Handle) AioConnectSocket(f *os.File) error {
+	return h.connectSocket("AioConnectSocket", f, h.aioConnect)
+}
+
+func (h *Handle) connectSocket(op string, f *os.File, run connectRunner) error {
+	if f == nil {
+		return &Error{Op: op, Errno: syscall.EINVAL, Msg: "file is nil"}
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return &Error{Op: "ConnectSocket", Errno: syscall.EINVAL, Msg: err.Error()}
+		return &Error{Op: op, Errno: syscall.EINVAL, Msg: err.Error()}
 	}
-	return h.connectRaw("ConnectSocket", rc)
+	return h.connectRaw(op, rc, run)
 }
 
 // ConnectConn is ConnectSocket for any connected stream socket that
 // exposes its descriptor, e.g. *net.UnixConn or *net.TCPConn. The same
 // ownership rules apply: the handle gets a duplicate, conn stays the
 // caller's (close it whenever you like, but do not use it for I/O).
-func (h *Handle) ConnectConn(conn syscall.Conn) error {
-	if conn == nil {
-		return &Error{Op: "ConnectConn", Errno: syscall.EINVAL, Msg: "conn is nil"}
+func (h *Handle) ConnectConn(ctx context.Context, conn syscall.Conn) error {
+	return h.connectConn("ConnectConn", conn, h.connectWith(ctx))
+}
+
+// AioConnectConn is the non-blocking form of ConnectConn.
+func (h *Handle) AioConnectConn(conn syscall.Conn) error {
+	return h.connectConn("AioConnectConn", conn, h.aioConnect)
+}
+
+func (h *Handle) connectConn(op string, conn syscall.Conn, run connectRunner) error {
+	if conn == nil || reflect.ValueOf(conn).Kind() == reflect.Pointer && reflect.ValueOf(conn).IsNil() {
+		return &Error{Op: op, Errno: syscall.EINVAL, Msg: "conn is nil"}
 	}
 	rc, err := conn.SyscallConn()
 	if err != nil {
-		return &Error{Op: "ConnectConn", Errno: syscall.EINVAL, Msg: err.Error()}
+		return &Error{Op: op, Errno: syscall.EINVAL, Msg: err.Error()}
 	}
-	return h.connectRaw("ConnectConn", rc)
+	return h.connectRaw(op, rc, run)
 }
 
-func (h *Handle) connectRaw(op string, rc syscall.RawConn) error {
+func (h *Handle) connectRaw(op string, rc syscall.RawConn, run connectRunner) error {
 	// Refuse early on a used handle so no descriptor is duplicated.
 	var created bool
 	if err := h.withC(op, func(c *C.struct_nbd_handle) error {
@@ -342,7 +396,7 @@ func (h *Handle) connectRaw(op string, rc syscall.RawConn) error {
 		return &Error{Op: op, Errno: err.(syscall.Errno), Msg: err.Error()}
 	}
 	handedOver := false
-	err := h.aioConnect(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
+	err := run(op, func(c *C.struct_nbd_handle, e *C.struct_gonbd_err) C.int {
 		r := C.gonbd_aio_connect_socket(c, C.int(nfd), e)
 		handedOver = r != -1
 		return r
@@ -351,8 +405,5 @@ func (h *Handle) connectRaw(op string, rc syscall.RawConn) error {
 		// On failure the socket stays ours (nbd_connect_socket(3)).
 		syscall.Close(nfd)
 	}
-	if err != nil {
-		return err
-	}
-	return h.waitConnected(context.Background(), op)
+	return err
 }

@@ -15,6 +15,9 @@ type Error struct {
 	Errno syscall.Errno // errno reported by the C library (0 if none)
 	Msg   string        // message reported by the C library, without its call name
 	Call  string        // the C call that reported it, e.g. "nbd_aio_connect_unix" ("" if none)
+	// Err is why the connection ended, for an error matching
+	// ErrDisconnected (Errno and Call are then the cause's); else nil.
+	Err error
 }
 
 // Error reads "nbd: <Op>: <Msg> (<errno text>)"; the errno text is left
@@ -27,8 +30,12 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Unwrap returns the errno, so errors.Is(err, syscall.EIO) works.
+// Unwrap returns the cause of a disconnection (Err) if there is one,
+// else the errno, so errors.Is(err, syscall.EIO) works either way.
 func (e *Error) Unwrap() error {
+	if e.Err != nil {
+		return e.Err
+	}
 	if e.Errno == 0 {
 		return nil
 	}
@@ -46,9 +53,35 @@ func closedError(op string) error {
 	return &Error{Op: op, Errno: syscall.ENOTCONN, Msg: closedMsg}
 }
 
-// Is makes errors.Is(err, ErrClosed) true for use-after-Close errors.
+// ErrDisconnected is matched (with errors.Is) by the error of a call
+// that needs the connection after it ended: the server closed it or
+// died, a send or receive failed, or Shutdown completed. Such an error
+// is an *Error whose Err (also its Unwrap) is the cause, so
+// errors.Is(err, syscall.ECONNRESET) and the like still see the
+// original errno. Requests in flight when the connection ended fail
+// with it too. The handle cannot be reconnected: Close it.
+var ErrDisconnected = errors.New("nbd: disconnected")
+
+// disconnected is op's error after the connection ended with cause.
+func disconnected(op string, cause error) error {
+	e := &Error{Op: op, Errno: syscall.ENOTCONN, Msg: "disconnected", Err: cause}
+	if c, ok := cause.(*Error); ok {
+		e.Errno, e.Call = c.Errno, c.Call
+		e.Msg = "disconnected: " + c.Msg
+	}
+	return e
+}
+
+// Is makes errors.Is(err, ErrClosed) true for use-after-Close errors and
+// errors.Is(err, ErrDisconnected) for calls after the connection ended.
 func (e *Error) Is(target error) bool {
-	return target == ErrClosed && e.Msg == closedMsg
+	switch target {
+	case ErrClosed:
+		return e.Msg == closedMsg
+	case ErrDisconnected:
+		return e.Err != nil
+	}
+	return false
 }
 
 // withOp returns a copy of err, an *Error, with Op set to op.

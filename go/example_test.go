@@ -24,7 +24,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer h.Close()
-	if err := h.ConnectCommand("nbdkit", "-s", "--exit-with-parent", "memory", "1M"); err != nil {
+	if err := h.ConnectCommand(context.Background(), "nbdkit", "-s", "--exit-with-parent", "memory", "1M"); err != nil {
 		log.Fatal(err)
 	}
 	size, _ := h.Size()
@@ -50,7 +50,7 @@ func ExampleHandle_ReadAt() {
 		log.Fatal(err)
 	}
 	defer h.Close()
-	if err := h.ConnectCommand("nbdkit", "-s", "--exit-with-parent", "data", "data=@512 \"boot\"", "size=1024"); err != nil {
+	if err := h.ConnectCommand(context.Background(), "nbdkit", "-s", "--exit-with-parent", "data", "data=@512 \"boot\"", "size=1024"); err != nil {
 		log.Fatal(err)
 	}
 	r := io.NewSectionReader(h, 512, 4)
@@ -69,7 +69,7 @@ func ExampleHandle_Read() {
 		log.Fatal(err)
 	}
 	defer h.Close()
-	if err := h.ConnectCommand("nbdkit", "-s", "--exit-with-parent",
+	if err := h.ConnectCommand(context.Background(), "nbdkit", "-s", "--exit-with-parent",
 		"--filter=delay", "memory", "1M", "delay-read=10"); err != nil {
 		log.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func ExampleError() {
 		log.Fatal(err)
 	}
 	defer h.Close()
-	err = h.ConnectCommand("nbdkit", "-s", "--exit-with-parent",
+	err = h.ConnectCommand(context.Background(), "nbdkit", "-s", "--exit-with-parent",
 		"--filter=error", "memory", "1M", "error-pread-rate=100%", "error-pread=EIO")
 	if err != nil {
 		log.Fatal(err)
@@ -133,7 +133,7 @@ func ExampleHandle_ConnectConn() {
 		log.Fatal(err)
 	}
 	defer h.Close()
-	if err := h.ConnectConn(conn.(*net.UnixConn)); err != nil {
+	if err := h.ConnectConn(context.Background(), conn.(*net.UnixConn)); err != nil {
 		log.Fatal(err)
 	}
 	conn.Close() // ours to close; the handle has its own descriptor
@@ -149,7 +149,7 @@ func ExampleHandle_BlockStatus() {
 	}
 	defer h.Close()
 	h.AddMetaContext("base:allocation")
-	if err := h.ConnectCommand("nbdkit", "-s", "--exit-with-parent", "memory", "1M"); err != nil {
+	if err := h.ConnectCommand(context.Background(), "nbdkit", "-s", "--exit-with-parent", "memory", "1M"); err != nil {
 		log.Fatal(err)
 	}
 	h.WriteAt([]byte{1}, 0) // allocates the start; the rest stays a hole
@@ -173,13 +173,13 @@ func ExampleHandle_OptList() {
 	if err := h.SetOptMode(true); err != nil {
 		log.Fatal(err)
 	}
-	if err := h.ConnectCommand("nbdkit", "-s", "--exit-with-parent",
+	if err := h.ConnectCommand(context.Background(), "nbdkit", "-s", "--exit-with-parent",
 		"--filter=exportname", "memory", "1M",
 		"exportname-list=explicit", "exportname=disk1", "exportname=disk2",
 		"exportdesc=fixed:scratch space"); err != nil {
 		log.Fatal(err)
 	}
-	exports, err := h.OptList()
+	exports, err := h.OptList(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func ExampleHandle_OptList() {
 	if err := h.SetExportName(exports[1].Name); err != nil {
 		log.Fatal(err)
 	}
-	if err := h.OptGo(); err != nil {
+	if err := h.OptGo(context.Background()); err != nil {
 		log.Fatal(err)
 	}
 	size, _ := h.Size()

@@ -64,7 +64,7 @@ func TestBlockStatusExtended(t *testing.T) {
 	if err := h.AddMetaContext("base:allocation"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.ConnectUnix(sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), sock); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := h.ExtendedHeadersNegotiated(); err != nil || !ok {

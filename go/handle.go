@@ -44,7 +44,9 @@ type state struct {
 	started   bool               // connector goroutine started
 	pending   map[int64]*command // in-flight commands by cookie
 	free      []*command         // recycled commands (own C memory)
-	deadErr   error              // why the connection ended, once it has
+	deadErr   error              // why the connection ended (or failed to start), once it has
+	wasLive   bool               // the connection reached transmission (goLive)
+	shutdown  bool               // Shutdown sent NBD_CMD_DISC
 	pf        *os.File           // our dup of the socket, watched by the runtime poller
 	rc        syscall.RawConn    // pf's RawConn
 	connDone  chan struct{}      // closed when the connecting phase is over
@@ -69,7 +71,8 @@ type state struct {
 	batching atomic.Int32 // see leadStep
 	deferred atomic.Int32 // requests queued but not flushed during batching
 
-	optMu sync.Mutex // serializes Opt* calls (option mode)
+	optMu      sync.Mutex            // serializes Opt* calls (option mode)
+	orphanOpts []*C.struct_gonbd_opt // under mu: collectors of interrupted options, freed after nbd_close
 }
 
 // Create allocates a new, unconnected handle.
@@ -102,6 +105,11 @@ func Create() (*Handle, error) {
 // calls return an error matching ErrClosed (and syscall.ENOTCONN). After
 // Close returns, the C library holds no reference to any caller buffer.
 // Close does not send NBD_CMD_DISC; use Shutdown for a clean disconnect.
+//
+// A server subprocess (ConnectCommand, ConnectSystemdSocketActivation)
+// is reaped by Close: a ConnectCommand server gets 2 s to exit after its
+// socket closed, then SIGTERM, and SIGKILL 2 s later, so Close waits at
+// most about 4 s for it (a socket-activated one gets SIGTERM at once).
 func (h *Handle) Close() error {
 	if h == nil || h.s == nil {
 		return nil
@@ -152,6 +160,11 @@ func (s *state) close() {
 		cmd.freeC()
 	}
 	s.free = nil
+	for _, o := range s.orphanOpts {
+		C.gonbd_opt_reset(o)
+		C.free(unsafe.Pointer(o))
+	}
+	s.orphanOpts = nil
 	s.mu.Unlock()
 
 	s.pumpMu.Lock()
@@ -185,6 +198,16 @@ func (s *state) getCmd(op string) (*command, error) {
 	if s.closed {
 		s.mu.Unlock()
 		return nil, closedError(op)
+	}
+	if s.deadErr != nil && s.wasLive {
+		err := disconnected(op, s.deadErr)
+		s.mu.Unlock()
+		return nil, err
+	}
+	if s.shutdown {
+		// NBD_CMD_DISC is queued: no request may follow it.
+		s.mu.Unlock()
+		return nil, disconnected(op, &Error{Op: "Shutdown", Errno: syscall.ESHUTDOWN, Msg: "the connection is being shut down (Shutdown)"})
 	}
 	var cmd *command
 	if n := len(s.free); n > 0 {
@@ -390,8 +413,20 @@ func (s *state) pumpN(who int) (dir uint, n int, alive bool) {
 
 // flushLocked lets the core send requests it queued (nbd_aio_get_direction
 // does that) and wakes the writer if some are left; caller holds cmu.RLock.
+//
+// Sending can end the connection (the server reset it): in transmission
+// the core always wants to read, so no direction at all means the handle
+// is dead or closed, and the waiters must learn it now, because the
+// socket may never signal again.
 func (s *state) flushLocked() {
-	if s.c != nil && C.nbd_aio_get_direction(s.c)&C.LIBNBD_AIO_DIRECTION_WRITE != 0 {
+	if s.c == nil {
+		return
+	}
+	dir := C.nbd_aio_get_direction(s.c)
+	switch {
+	case dir == 0:
+		s.pumpN(pumpOther)
+	case dir&C.LIBNBD_AIO_DIRECTION_WRITE != 0:
 		s.kickWriter()
 	}
 }
@@ -402,6 +437,11 @@ func (s *state) dispatch(d *C.struct_gonbd_drive) {
 	n := int(d.n)
 	if n == 0 {
 		return
+	}
+	gone := d.dead != 0 || d.closed != 0
+	var death *Error
+	if gone && d.failed != 0 {
+		death = cerr("connection", &d.err).(*Error)
 	}
 	s.mu.Lock()
 	for i := 0; i < n; i++ {
@@ -414,10 +454,33 @@ func (s *state) dispatch(d *C.struct_gonbd_drive) {
 		delete(s.pending, cookie)
 		if x.ok == 0 {
 			cmd.err = cerr(cmd.op, &x.err)
+			if gone && endedBy(cmd.err.(*Error), death) {
+				cause := withOp(cmd.err, "connection")
+				if death != nil {
+					cause = death
+				}
+				cmd.err = disconnected(cmd.op, cause)
+			}
 		}
 		s.finishLocked(cmd)
 	}
 	s.mu.Unlock()
+}
+
+// endedBy reports whether a command failed because the connection ended
+// (death: the error that ended it, when this drive saw it) rather than
+// by the server's error reply. The server can only send the errnos of
+// the protocol's list; anything else came from the connection.
+func endedBy(e, death *Error) bool {
+	if death != nil && e.Errno == death.Errno && e.Msg == death.Msg {
+		return true
+	}
+	switch e.Errno {
+	case syscall.EPERM, syscall.EIO, syscall.ENOMEM, syscall.EINVAL,
+		syscall.ENOSPC, syscall.EOVERFLOW, syscall.ENOTSUP, syscall.ESHUTDOWN:
+		return false
+	}
+	return true
 }
 
 // die fails every pending command once the connection is dead or closed:
@@ -427,7 +490,11 @@ func (s *state) die(err error) {
 	defer s.mu.Unlock()
 	if s.deadErr == nil {
 		if err == nil {
-			err = &Error{Op: "connection", Errno: syscall.ENOTCONN, Msg: "connection is closed"}
+			msg := "the server closed the connection"
+			if s.shutdown {
+				msg = "the connection was shut down (Shutdown)"
+			}
+			err = &Error{Op: "connection", Errno: syscall.ENOTCONN, Msg: msg}
 		}
 		s.deadErr = err
 		close(s.deadCh)
@@ -435,7 +502,7 @@ func (s *state) die(err error) {
 	for cookie, cmd := range s.pending {
 		delete(s.pending, cookie)
 		if !cmd.abandoned {
-			cmd.err = withOp(s.deadErr, cmd.op)
+			cmd.err = disconnected(cmd.op, s.deadErr)
 		}
 		s.finishLocked(cmd)
 	}
@@ -578,6 +645,7 @@ func (s *state) goLive() {
 	}
 	s.pf = pf
 	s.rc = rc
+	s.wasLive = true
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.writer(rc)

@@ -2,6 +2,7 @@ package nbd_test
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"net"
@@ -196,7 +197,7 @@ func create(t testing.TB) *nbd.Handle {
 func connectUnix(t testing.TB, sock string) *nbd.Handle {
 	t.Helper()
 	h := create(t)
-	if err := h.ConnectUnix(sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), sock); err != nil {
 		t.Fatalf("ConnectUnix: %v\nserver log:\n%s", err, serverLog(sock))
 	}
 	return h

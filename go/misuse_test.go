@@ -13,15 +13,15 @@ import (
 )
 
 // Every exported method of a nil *Handle and of a zero-value Handle (one
-// not made by Create) fails (with ErrClosed, or an argument error for the
+// not made by Create), and the same for Pool, fails (with ErrClosed, or an argument error for the
 // zero arguments given here) or returns a zero value, and never panics.
 func TestMisuseNeverPanics(t *testing.T) {
 	errType := reflect.TypeOf((*error)(nil)).Elem()
 	ctxType := reflect.TypeOf((*context.Context)(nil)).Elem()
 	for _, tc := range []struct {
 		name string
-		h    *nbd.Handle
-	}{{"nil", nil}, {"zero", &nbd.Handle{}}} {
+		h    any
+	}{{"nil", (*nbd.Handle)(nil)}, {"zero", &nbd.Handle{}}, {"nil Pool", (*nbd.Pool)(nil)}, {"zero Pool", &nbd.Pool{}}} {
 		v := reflect.ValueOf(tc.h)
 		ty := v.Type()
 		for i := 0; i < ty.NumMethod(); i++ {
@@ -47,7 +47,7 @@ func TestMisuseNeverPanics(t *testing.T) {
 			func() {
 				defer func() {
 					if r := recover(); r != nil {
-						t.Errorf("%s Handle: %s panicked: %v", tc.name, m.Name, r)
+						t.Errorf("%s: %s panicked: %v", tc.name, m.Name, r)
 					}
 				}()
 				out := fn.Call(args)
@@ -57,9 +57,9 @@ func TestMisuseNeverPanics(t *testing.T) {
 				if k := ft.NumOut(); k > 0 && ft.Out(k-1) == errType {
 					err, _ := out[k-1].Interface().(error)
 					if err == nil {
-						t.Errorf("%s Handle: %s succeeded", tc.name, m.Name)
+						t.Errorf("%s: %s succeeded", tc.name, m.Name)
 					} else if !errors.Is(err, nbd.ErrClosed) && !errors.As(err, new(*nbd.Error)) {
-						t.Errorf("%s Handle: %s returned %v, want *Error", tc.name, m.Name, err)
+						t.Errorf("%s: %s returned %v, want *Error", tc.name, m.Name, err)
 					}
 				}
 			}()
@@ -71,11 +71,11 @@ func TestMisuseNeverPanics(t *testing.T) {
 // are no-ops that send nothing.
 func TestMisuseArguments(t *testing.T) {
 	h := create(t)
-	if err := h.ConnectConn(nil); err == nil {
+	if err := h.ConnectConn(context.Background(), nil); err == nil {
 		t.Fatal("ConnectConn(nil) succeeded")
 	}
 	srv := startNbdkit(t, "memory", "1M")
-	if err := h.ConnectUnix(srv.sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 		t.Fatalf("ConnectUnix: %v", err)
 	}
 	ctx := context.Background()
@@ -103,7 +103,7 @@ func TestConnectCommandMissingProgram(t *testing.T) {
 		t.Skip("libnbd 1.14 only sees the handshake fail")
 	}
 	h := create(t)
-	err := h.ConnectCommand("/nonexistent/nbd-server-program")
+	err := h.ConnectCommand(context.Background(), "/nonexistent/nbd-server-program")
 	if !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("ConnectCommand: %v, want ENOENT", err)
 	}
@@ -118,7 +118,7 @@ func TestBlockSizeLimits(t *testing.T) {
 		"blocksize-minimum=4096", "blocksize-preferred=65536",
 		"blocksize-maximum=1048576", "blocksize-error-policy=error")
 	h := create(t)
-	if err := h.ConnectUnix(srv.sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 		t.Fatalf("ConnectUnix: %v", err)
 	}
 	big := pattern(4<<20, 7)
@@ -155,7 +155,7 @@ func TestBlockSizeLimits(t *testing.T) {
 // repeat the errno's text.
 func TestErrorText(t *testing.T) {
 	h := create(t)
-	err := h.ConnectUnix("/nonexistent/dir/sock")
+	err := h.ConnectUnix(context.Background(), "/nonexistent/dir/sock")
 	var e *nbd.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("ConnectUnix: %v", err)

@@ -64,7 +64,7 @@ func TestFinalizerBackstop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.ConnectUnix(srv.sock); err != nil {
+		if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := h.ReadAt(make([]byte, 512), 0); err != nil {
@@ -110,7 +110,7 @@ func TestConnectUnix(t *testing.T) {
 func TestConnectTCP(t *testing.T) {
 	host, port := startNbdkitTCP(t, "memory", "1M")
 	h := create(t)
-	if err := h.ConnectTCP(host, port); err != nil {
+	if err := h.ConnectTCP(context.Background(), host, port); err != nil {
 		t.Fatalf("ConnectTCP(%s, %s): %v", host, port, err)
 	}
 	checkIO(t, h)
@@ -119,7 +119,7 @@ func TestConnectTCP(t *testing.T) {
 func TestConnectCommand(t *testing.T) {
 	needNbdkit(t)
 	h := create(t)
-	if err := h.ConnectCommand("nbdkit", "-s", "--exit-with-parent", "memory", "1M"); err != nil {
+	if err := h.ConnectCommand(context.Background(), "nbdkit", "-s", "--exit-with-parent", "memory", "1M"); err != nil {
 		t.Fatalf("ConnectCommand: %v", err)
 	}
 	checkIO(t, h)
@@ -128,7 +128,7 @@ func TestConnectCommand(t *testing.T) {
 func TestConnectURI(t *testing.T) {
 	srv := startNbdkit(t, "memory", "1M")
 	h := create(t)
-	if err := h.ConnectURI("nbd+unix:///?socket=" + srv.sock); err != nil {
+	if err := h.ConnectURI(context.Background(), "nbd+unix:///?socket="+srv.sock); err != nil {
 		t.Fatalf("ConnectURI: %v", err)
 	}
 	checkIO(t, h)
@@ -170,7 +170,7 @@ func TestConnectSocketFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.ConnectSocket(f); err != nil {
+	if err := h.ConnectSocket(context.Background(), f); err != nil {
 		t.Fatalf("ConnectSocket: %v", err)
 	}
 	// The caller's copy is the caller's: closing it at once must not
@@ -201,7 +201,7 @@ func TestConnectConn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.ConnectConn(conn.(syscall.Conn)); err != nil {
+		if err := h.ConnectConn(context.Background(), conn.(syscall.Conn)); err != nil {
 			t.Fatalf("ConnectConn(%T): %v", conn, err)
 		}
 		conn.Close()
@@ -231,7 +231,7 @@ func TestConnectErrorsNoLeak(t *testing.T) {
 	}
 	syscall.Close(lfd)
 	h := create(t)
-	err = h.ConnectUnix(dead)
+	err = h.ConnectUnix(context.Background(), dead)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("ConnectUnix(nobody listening) = %v, want ECONNREFUSED", err)
 	}
@@ -250,7 +250,7 @@ func TestConnectErrorsNoLeak(t *testing.T) {
 	addr := l.Addr().(*net.TCPAddr)
 	l.Close()
 	ht := create(t)
-	if err := ht.ConnectTCP("127.0.0.1", strconv.Itoa(addr.Port)); !errors.Is(err, syscall.ECONNREFUSED) {
+	if err := ht.ConnectTCP(context.Background(), "127.0.0.1", strconv.Itoa(addr.Port)); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("ConnectTCP(closed port) = %v, want ECONNREFUSED", err)
 	}
 	// (libnbd 1.14 leaves such a handle in its start state; no assertion
@@ -262,14 +262,14 @@ func TestConnectErrorsNoLeak(t *testing.T) {
 
 	// EINVAL: connect on a used handle, by every form.
 	h2 := connectUnix(t, srv.sock)
-	if err := h2.ConnectUnix(srv.sock); !errors.Is(err, syscall.EINVAL) {
+	if err := h2.ConnectUnix(context.Background(), srv.sock); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("second ConnectUnix = %v, want EINVAL", err)
 	}
 	conn, err := net.Dial("unix", srv.sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h2.ConnectConn(conn.(syscall.Conn)); !errors.Is(err, syscall.EINVAL) {
+	if err := h2.ConnectConn(context.Background(), conn.(syscall.Conn)); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("ConnectConn on used handle = %v, want EINVAL", err)
 	}
 	// conn still works and is still the caller's.
@@ -328,7 +328,7 @@ func TestInfoAndCommands(t *testing.T) {
 	if err := h.SetRequestStructuredReplies(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.ConnectUnix(srv.sock); err != nil {
+	if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

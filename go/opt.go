@@ -7,6 +7,7 @@ package nbd
 import "C"
 
 import (
+	"context"
 	"runtime"
 	"syscall"
 	"unsafe"
@@ -23,8 +24,11 @@ import (
 //
 // Each Opt* call starts the option with the C library's non-blocking
 // call and then waits for the reply in the calling goroutine (poll() in
-// C with a short timeout, so Close interrupts it). Results are gathered
-// by C callbacks into C memory; no C code calls into Go.
+// C with a short timeout, so Close and the end of ctx interrupt it).
+// An option cannot be taken back once sent: if ctx ends first, the call
+// returns ctx.Err() and the connection is given up (later calls fail
+// with ErrDisconnected; Close the handle). Results are gathered by C
+// callbacks into C memory; no C code calls into Go.
 
 // Export is one entry of the server's export list (OptList).
 type Export struct {
@@ -36,8 +40,8 @@ type Export struct {
 // success, enters transmission: the handle is then ready for I/O. If the
 // server refuses, the handle stays negotiating and the error carries the
 // server's errno (for example ENOENT for an unknown export).
-func (h *Handle) OptGo() error {
-	_, err := h.opt("OptGo", C.GONBD_OPT_GO)
+func (h *Handle) OptGo(ctx context.Context) error {
+	_, err := h.opt(ctx, "OptGo", C.GONBD_OPT_GO)
 	return err
 }
 
@@ -45,21 +49,21 @@ func (h *Handle) OptGo() error {
 // without entering transmission; afterwards Size, IsReadOnly, CanFlush,
 // ExportDescription ... describe that export. The handle stays
 // negotiating.
-func (h *Handle) OptInfo() error {
-	_, err := h.opt("OptInfo", C.GONBD_OPT_INFO)
+func (h *Handle) OptInfo(ctx context.Context) error {
+	_, err := h.opt(ctx, "OptInfo", C.GONBD_OPT_INFO)
 	return err
 }
 
 // OptAbort ends the negotiation and the connection cleanly; the handle
 // is closed for I/O afterwards (Close still has to be called).
-func (h *Handle) OptAbort() error {
-	_, err := h.opt("OptAbort", C.GONBD_OPT_ABORT)
+func (h *Handle) OptAbort(ctx context.Context) error {
+	_, err := h.opt(ctx, "OptAbort", C.GONBD_OPT_ABORT)
 	return err
 }
 
 // OptList asks the server for the list of its exports.
-func (h *Handle) OptList() ([]Export, error) {
-	r, err := h.opt("OptList", C.GONBD_OPT_LIST)
+func (h *Handle) OptList(ctx context.Context) ([]Export, error) {
+	r, err := h.opt(ctx, "OptList", C.GONBD_OPT_LIST)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +78,8 @@ func (h *Handle) OptList() ([]Export, error) {
 // for the export set with SetExportName, matching the queries added with
 // AddMetaContext (all contexts if there are none). It requires
 // structured replies.
-func (h *Handle) OptListMetaContext() ([]string, error) {
-	r, err := h.opt("OptListMetaContext", C.GONBD_OPT_LIST_META_CONTEXT)
+func (h *Handle) OptListMetaContext(ctx context.Context) ([]string, error) {
+	r, err := h.opt(ctx, "OptListMetaContext", C.GONBD_OPT_LIST_META_CONTEXT)
 	if err != nil {
 		return nil, err
 	}
@@ -88,14 +92,26 @@ func (h *Handle) OptListMetaContext() ([]string, error) {
 
 // opt runs one option to completion. It returns the (name, description)
 // pairs gathered by the list callbacks.
-func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
+func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, error) {
 	defer runtime.KeepAlive(h)
 	s, err := h.live(op)
 	if err != nil {
 		return nil, err
 	}
+	if ctx == nil {
+		return nil, &Error{Op: op, Errno: syscall.EINVAL, Msg: "nil context"}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.optMu.Lock()
 	defer s.optMu.Unlock()
+	s.mu.Lock()
+	gone := s.deadErr
+	s.mu.Unlock()
+	if gone != nil {
+		return nil, disconnected(op, gone)
+	}
 
 	// A connection still in its connecting phase belongs to the connector.
 	s.mu.Lock()
@@ -106,6 +122,8 @@ func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
 		case <-s.connDone:
 		case <-s.stop:
 			return nil, closedError(op)
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 
@@ -118,8 +136,12 @@ func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
 	inFlight := false
 	defer func() {
 		if inFlight {
-			// Interrupted by Close: free only after nbd_close.
-			<-s.closeDone
+			// Interrupted: the core may still write to o until
+			// nbd_close; the handle frees it then.
+			s.mu.Lock()
+			s.orphanOpts = append(s.orphanOpts, o)
+			s.mu.Unlock()
+			return
 		}
 		C.gonbd_opt_reset(o)
 		C.free(unsafe.Pointer(o))
@@ -141,6 +163,10 @@ func (h *Handle) opt(op string, which C.int) ([][2]string, error) {
 	for {
 		if s.stopping() {
 			return nil, closedError(op)
+		}
+		if err := ctx.Err(); err != nil {
+			s.die(&Error{Op: op, Errno: syscall.ECANCELED, Msg: "option abandoned: its context ended"})
+			return nil, err
 		}
 		var ok bool
 		if st, ok = s.step(op, true); !ok {

@@ -1,6 +1,7 @@
 package nbd_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"path/filepath"
@@ -51,14 +52,14 @@ func TestOptList(t *testing.T) {
 		t.Fatal("OptMode = false after SetOptMode(true)")
 	}
 	withTimeout(t, 20*time.Second, "opt list", func() {
-		if err := h.ConnectUnix(srv.sock); err != nil {
+		if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 			t.Errorf("ConnectUnix: %v\n%s", err, srv.logText())
 			return
 		}
 		if !h.AioIsNegotiating() || h.AioIsReady() {
 			t.Errorf("after connect in opt mode: negotiating %v ready %v", h.AioIsNegotiating(), h.AioIsReady())
 		}
-		l, err := h.OptList()
+		l, err := h.OptList(context.Background())
 		if err != nil {
 			t.Errorf("OptList: %v", err)
 			return
@@ -92,14 +93,14 @@ func TestOptGoInfoAbort(t *testing.T) {
 		h := create(t)
 		h.SetOptMode(true)
 		withTimeout(t, 20*time.Second, "opt go", func() {
-			if err := h.ConnectUnix(srv.sock); err != nil {
+			if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 				t.Errorf("ConnectUnix: %v", err)
 				return
 			}
 			// A name the strict filter refuses: the server says no, the
 			// handle stays negotiating and can try again.
 			h.SetExportName("delta")
-			err := h.OptGo()
+			err := h.OptGo(context.Background())
 			if err == nil {
 				t.Error("OptGo(delta) succeeded")
 				return
@@ -117,7 +118,7 @@ func TestOptGoInfoAbort(t *testing.T) {
 			if err := h.SetFullInfo(true); err != nil {
 				t.Error(err)
 			}
-			if err := h.OptGo(); err != nil {
+			if err := h.OptGo(context.Background()); err != nil {
 				t.Errorf("OptGo(beta): %v\n%s", err, srv.logText())
 				return
 			}
@@ -132,8 +133,8 @@ func TestOptGoInfoAbort(t *testing.T) {
 				t.Errorf("CanonicalExportName = %q, %v", n, err)
 			}
 			// Options are over.
-			wantErrno(t, h.OptGo(), "OptGo", syscall.EINVAL)
-			_, err = h.OptList()
+			wantErrno(t, h.OptGo(context.Background()), "OptGo", syscall.EINVAL)
+			_, err = h.OptList(context.Background())
 			wantErrno(t, err, "OptList", syscall.EINVAL)
 		})
 	})
@@ -142,12 +143,12 @@ func TestOptGoInfoAbort(t *testing.T) {
 		h := create(t)
 		h.SetOptMode(true)
 		withTimeout(t, 20*time.Second, "opt info", func() {
-			if err := h.ConnectUnix(srv.sock); err != nil {
+			if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 				t.Errorf("ConnectUnix: %v", err)
 				return
 			}
 			h.SetExportName("gamma")
-			if err := h.OptInfo(); err != nil {
+			if err := h.OptInfo(context.Background()); err != nil {
 				t.Errorf("OptInfo: %v", err)
 				return
 			}
@@ -157,7 +158,7 @@ func TestOptGoInfoAbort(t *testing.T) {
 			if !h.AioIsNegotiating() {
 				t.Error("not negotiating after OptInfo")
 			}
-			if err := h.OptAbort(); err != nil {
+			if err := h.OptAbort(context.Background()); err != nil {
 				t.Errorf("OptAbort: %v", err)
 			}
 			if h.AioIsNegotiating() || h.AioIsReady() {
@@ -176,14 +177,14 @@ func TestOptListMetaContext(t *testing.T) {
 	h := create(t)
 	h.SetOptMode(true)
 	withTimeout(t, 20*time.Second, "opt list meta context", func() {
-		if err := h.ConnectUnix(srv.sock); err != nil {
+		if err := h.ConnectUnix(context.Background(), srv.sock); err != nil {
 			t.Errorf("ConnectUnix: %v", err)
 			return
 		}
 		if err := h.AddMetaContext("base:"); err != nil {
 			t.Error(err)
 		}
-		l, err := h.OptListMetaContext()
+		l, err := h.OptListMetaContext(context.Background())
 		if err != nil {
 			t.Errorf("OptListMetaContext: %v", err)
 			return
@@ -191,7 +192,7 @@ func TestOptListMetaContext(t *testing.T) {
 		if len(l) != 1 || l[0] != "base:allocation" {
 			t.Errorf("OptListMetaContext = %q, want [base:allocation]", l)
 		}
-		if err := h.OptGo(); err != nil {
+		if err := h.OptGo(context.Background()); err != nil {
 			t.Errorf("OptGo: %v", err)
 			return
 		}
@@ -203,14 +204,14 @@ func TestOptErrors(t *testing.T) {
 	srv := startNbdkit(t, "memory", "1M")
 	// Before connecting: the handle is not negotiating.
 	h := create(t)
-	wantErrno(t, h.OptGo(), "OptGo", syscall.ENOTCONN)
-	_, err := h.OptList()
+	wantErrno(t, h.OptGo(context.Background()), "OptGo", syscall.ENOTCONN)
+	_, err := h.OptList(context.Background())
 	wantErrno(t, err, "OptList", syscall.ENOTCONN)
 	// Connected without opt mode: ready, so options are refused.
 	h2 := connectUnix(t, srv.sock)
-	wantErrno(t, h2.OptGo(), "OptGo", syscall.EINVAL)
-	wantErrno(t, h2.OptInfo(), "OptInfo", syscall.EINVAL)
-	_, err = h2.OptListMetaContext()
+	wantErrno(t, h2.OptGo(context.Background()), "OptGo", syscall.EINVAL)
+	wantErrno(t, h2.OptInfo(context.Background()), "OptInfo", syscall.EINVAL)
+	_, err = h2.OptListMetaContext(context.Background())
 	wantErrno(t, err, "OptListMetaContext", syscall.EINVAL)
 	if h2.AioIsNegotiating() {
 		t.Error("AioIsNegotiating on a ready handle")
@@ -219,7 +220,7 @@ func TestOptErrors(t *testing.T) {
 	wantErrno(t, h2.SetOptMode(true), "SetOptMode", syscall.EINVAL)
 	// After Close.
 	h2.Close()
-	_, err = h2.OptList()
+	_, err = h2.OptList(context.Background())
 	if !errors.Is(err, nbd.ErrClosed) {
 		t.Errorf("OptList after Close: %v", err)
 	}
@@ -228,11 +229,11 @@ func TestOptErrors(t *testing.T) {
 	h3.SetOptMode(true)
 	h3.SetRequestStructuredReplies(false)
 	withTimeout(t, 20*time.Second, "no structured replies", func() {
-		if err := h3.ConnectUnix(srv.sock); err != nil {
+		if err := h3.ConnectUnix(context.Background(), srv.sock); err != nil {
 			t.Errorf("ConnectUnix: %v", err)
 			return
 		}
-		_, err := h3.OptListMetaContext()
+		_, err := h3.OptListMetaContext(context.Background())
 		wantErrno(t, err, "OptListMetaContext", syscall.ENOTSUP, syscall.EOPNOTSUPP)
 	})
 }
@@ -267,17 +268,53 @@ func TestOptCloseDuringOption(t *testing.T) {
 	h.SetRequestStructuredReplies(false)
 	h.SetHandshakeFlags(1) // fixed newstyle only: no other negotiation
 	withTimeout(t, 20*time.Second, "close during option", func() {
-		if err := h.ConnectUnix(sock); err != nil {
+		if err := h.ConnectUnix(context.Background(), sock); err != nil {
 			t.Errorf("ConnectUnix: %v", err)
 			return
 		}
 		errc := make(chan error, 1)
-		go func() { _, err := h.OptList(); errc <- err }()
+		go func() { _, err := h.OptList(context.Background()); errc <- err }()
 		time.Sleep(100 * time.Millisecond)
 		h.Close()
 		if err := <-errc; !errors.Is(err, nbd.ErrClosed) {
 			t.Errorf("OptList interrupted by Close: %v", err)
 		}
+	})
+
+	// The same server, and the option's context ends first: the call
+	// returns the context's error, the connection is given up.
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write([]byte("NBDMAGICIHAVEOPT\x00\x03"))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	h = create(t)
+	h.SetOptMode(true)
+	h.SetRequestStructuredReplies(false)
+	h.SetHandshakeFlags(1)
+	withTimeout(t, 20*time.Second, "option whose context ends", func() {
+		if err := h.ConnectUnix(context.Background(), sock); err != nil {
+			t.Errorf("ConnectUnix: %v", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if _, err := h.OptList(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("OptList with an ending context: %v", err)
+		}
+		if err := h.OptGo(context.Background()); !errors.Is(err, nbd.ErrDisconnected) {
+			t.Errorf("OptGo after an abandoned option: %v, want ErrDisconnected", err)
+		}
+		h.Close()
 	})
 }
 
@@ -286,7 +323,7 @@ func TestConnectAddr(t *testing.T) {
 	t.Run("unix", func(t *testing.T) {
 		h := create(t)
 		withTimeout(t, 20*time.Second, "ConnectAddr unix", func() {
-			if err := h.ConnectAddr(&net.UnixAddr{Name: srv.sock, Net: "unix"}); err != nil {
+			if err := h.ConnectAddr(context.Background(), &net.UnixAddr{Name: srv.sock, Net: "unix"}); err != nil {
 				t.Errorf("ConnectAddr: %v", err)
 				return
 			}
@@ -301,7 +338,7 @@ func TestConnectAddr(t *testing.T) {
 		}
 		h := create(t)
 		withTimeout(t, 20*time.Second, "ConnectAddr tcp", func() {
-			if err := h.ConnectAddr(addr); err != nil {
+			if err := h.ConnectAddr(context.Background(), addr); err != nil {
 				t.Errorf("ConnectAddr: %v", err)
 				return
 			}
@@ -323,12 +360,12 @@ func TestConnectAddr(t *testing.T) {
 		}
 		defer syscall.Close(fd)
 		withTimeout(t, 20*time.Second, "refused", func() {
-			wantErrno(t, h.ConnectAddr(&net.UnixAddr{Name: p, Net: "unix"}), "ConnectAddr", syscall.ECONNREFUSED)
+			wantErrno(t, h.ConnectAddr(context.Background(), &net.UnixAddr{Name: p, Net: "unix"}), "ConnectAddr", syscall.ECONNREFUSED)
 		})
 		h2 := create(t)
-		wantErrno(t, h2.ConnectAddr(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}), "ConnectAddr", syscall.EAFNOSUPPORT)
-		wantErrno(t, h2.ConnectAddr(&net.UnixAddr{Name: strings.Repeat("x", 200), Net: "unix"}), "ConnectAddr", syscall.ENAMETOOLONG)
-		wantErrno(t, h2.ConnectAddr(&net.TCPAddr{Port: 10809}), "ConnectAddr", syscall.EINVAL)
+		wantErrno(t, h2.ConnectAddr(context.Background(), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}), "ConnectAddr", syscall.EAFNOSUPPORT)
+		wantErrno(t, h2.ConnectAddr(context.Background(), &net.UnixAddr{Name: strings.Repeat("x", 200), Net: "unix"}), "ConnectAddr", syscall.ENAMETOOLONG)
+		wantErrno(t, h2.ConnectAddr(context.Background(), &net.TCPAddr{Port: 10809}), "ConnectAddr", syscall.EINVAL)
 		h.Close()
 		h2.Close()
 		if n := fdsSettle(t, before+1); n != before+1 { // +1: the bound socket
@@ -341,7 +378,7 @@ func TestConnectSystemdSocketActivation(t *testing.T) {
 	needNbdkit(t)
 	h := create(t)
 	withTimeout(t, 20*time.Second, "systemd socket activation", func() {
-		if err := h.ConnectSystemdSocketActivation("nbdkit", "--exit-with-parent", "memory", "1M"); err != nil {
+		if err := h.ConnectSystemdSocketActivation(context.Background(), "nbdkit", "--exit-with-parent", "memory", "1M"); err != nil {
 			t.Errorf("ConnectSystemdSocketActivation: %v", err)
 			return
 		}

@@ -273,8 +273,26 @@ gonbd_drive (struct nbd_handle *h, struct gonbd_drive *d)
     unsigned dir = nbd_aio_get_direction (h);
     int r = 0;
 
-    if ((dir & LIBNBD_AIO_DIRECTION_READ) && !d->write_only)
+    if ((dir & LIBNBD_AIO_DIRECTION_READ) && !d->write_only) {
+      int i;
+
       r = nbd_aio_notify_read (h);
+      /* A short read proves only that no more *data* was there: an
+       * end-of-file or error that arrived together with the data is
+       * still pending, and its edge has already been consumed, so the
+       * poller would never report it (a Shutdown waiting for the
+       * server's EOF hung this way).  Probe once; go on while the
+       * socket is readable. */
+      for (i = 0; r == 0 && i < 64 && d->fd >= 0; i++) {
+        struct pollfd p = { .fd = d->fd, .events = POLLIN | POLLRDHUP };
+
+        if (!(nbd_aio_get_direction (h) & LIBNBD_AIO_DIRECTION_READ) ||
+            poll (&p, 1, 0) != 1 ||
+            !(p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)))
+          break;
+        r = nbd_aio_notify_read (h);
+      }
+    }
     else if (dir & LIBNBD_AIO_DIRECTION_WRITE)
       r = nbd_aio_notify_write (h);
     if (r == -1) {

@@ -1,6 +1,7 @@
 package nbd_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -42,7 +43,7 @@ func TestTLS(t *testing.T) {
 		if err := h.SetURIAllowLocalFile(true); err != nil {
 			t.Fatal(err)
 		}
-		err := h.ConnectURI(fmt.Sprintf("nbds+unix:///?socket=%s&tls-certificates=%s/client", srv.sock, certs))
+		err := h.ConnectURI(context.Background(), fmt.Sprintf("nbds+unix:///?socket=%s&tls-certificates=%s/client", srv.sock, certs))
 		if !errors.Is(err, syscall.ENOTSUP) {
 			t.Fatalf("nbds URI without TLS support: got %v, want ENOTSUP", err)
 		}
@@ -51,7 +52,7 @@ func TestTLS(t *testing.T) {
 	if err := h.SetURIAllowLocalFile(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.ConnectURI(fmt.Sprintf("nbds+unix:///?socket=%s&tls-certificates=%s/client", srv.sock, certs)); err != nil {
+	if err := h.ConnectURI(context.Background(), fmt.Sprintf("nbds+unix:///?socket=%s&tls-certificates=%s/client", srv.sock, certs)); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := h.TLSNegotiated(); !ok || err != nil {
@@ -77,7 +78,7 @@ func TestTLS(t *testing.T) {
 	if err := h2.SetTLSCertificates(filepath.Join(certs, "other-ca")); err != nil {
 		t.Fatal(err)
 	}
-	if err := h2.ConnectUnix(srv.sock); !errors.Is(err, syscall.EACCES) {
+	if err := h2.ConnectUnix(context.Background(), srv.sock); !errors.Is(err, syscall.EACCES) {
 		t.Fatalf("untrusted server certificate: got %v, want EACCES", err)
 	}
 
@@ -88,7 +89,7 @@ func TestTLS(t *testing.T) {
 		h3.SetTLS(nbd.TLSRequire),
 		h3.SetTLSPSKFile(filepath.Join(certs, "keys.psk")),
 		h3.SetTLSUsername("alice"),
-		h3.ConnectUnix(psk.sock),
+		h3.ConnectUnix(context.Background(), psk.sock),
 	} {
 		if err != nil {
 			t.Fatal(err)

@@ -68,7 +68,7 @@ func TestVsockChild(t *testing.T) {
 		t.Fatal("interposer not loaded: refusing to open a real AF_VSOCK socket")
 	}
 	h := create(t)
-	if err := h.ConnectVsock(vsockCID, vsockPort); err != nil {
+	if err := h.ConnectVsock(context.Background(), vsockCID, vsockPort); err != nil {
 		t.Fatalf("ConnectVsock: %v", err)
 	}
 	checkIO(t, h)
@@ -97,7 +97,7 @@ func TestVsockChild(t *testing.T) {
 
 	// Nobody listening on another port: refused, through the interposer.
 	h3 := create(t)
-	if err := h3.ConnectVsock(vsockCID, vsockPort+1); err == nil {
+	if err := h3.ConnectVsock(context.Background(), vsockCID, vsockPort+1); err == nil {
 		t.Error("ConnectVsock to a port nobody listens on succeeded")
 	}
 	_ = nbd.FUA

@@ -36,6 +36,13 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
    * them first rather than sleep on a socket with nothing more to say. */
   if ((dir & LIBNBD_AIO_DIRECTION_READ) && h->transport->pending (h))
     return nbd_internal_on_readable (h) == -1 ? -1 : 1;
+  /* Another thread may queue a request while we sleep, and what the
+   * socket does not take at once only we can send: so we always watch an
+   * eventfd that nbd_internal_flush can wake us with.  (Created on the
+   * first sleep: one created later, by a waiting thread, would not be in
+   * the poll() that is already running, and that poll() might never end.) */
+  if (h->wake_fd < 0)
+    h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
   fds[0].fd = h->fd;
   fds[0].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0) |
                   ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
@@ -54,6 +61,7 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
   if (h->deferred_close_fd >= 0) {
     h->transport->close (h, h->deferred_close_fd);
     h->deferred_close_fd = -1;
+    nbd_internal_close_wake_fd (h);
   }
   if (r == -1) {
     if (saved == EINTR) return 0;
@@ -116,10 +124,6 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *, void *), voi
       return 0;
     if (h->poller_active) {
       struct waiter w = { .done = done, .arg = arg }, **pp;
-      /* Several threads share the connection: from now on the poller
-       * also watches an eventfd so that it can be told to send. */
-      if (h->wake_fd < 0)
-        h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
       pthread_cond_init (&w.cond, NULL);
       w.next = h->waiters_list;
       h->waiters_list = &w;
@@ -288,6 +292,11 @@ notify (struct nbd_handle *h, bool readable)
   else
     r = nbd_internal_on_writable (h);
   nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
+  /* A thread blocked in poll() (a sync call) may be waiting for a reply
+   * that we have just taken off the socket: nothing more will arrive for
+   * it, so tell it to look again. */
+  if (h->poller_active && h->wake_fd >= 0)
+    eventfd_write (h->wake_fd, 1);
   if (h->state == ST_DEAD) {
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
     return -1;

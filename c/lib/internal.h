@@ -356,6 +356,7 @@ extern bool nbd_internal_is_shut_down (const struct nbd_handle *h);
 extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *fmt, ...) NBD_PRINTF (3, 4);
 extern void nbd_internal_set_closed (struct nbd_handle *h);
 extern void nbd_internal_close_socket (struct nbd_handle *h);
+extern void nbd_internal_close_wake_fd (struct nbd_handle *h);
 extern bool nbd_internal_is_handshaking (const struct nbd_handle *h);
 extern unsigned nbd_internal_direction (struct nbd_handle *h);
 #define set_dead nbd_internal_set_dead

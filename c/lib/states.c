@@ -202,6 +202,17 @@ nbd_internal_set_closed (struct nbd_handle *h)
   nbd_internal_close_socket (h);
 }
 
+/* The eventfd belongs to the connection: it goes with the socket
+ * (nbd_internal_poll_once creates it). */
+void
+nbd_internal_close_wake_fd (struct nbd_handle *h)
+{
+  if (h->wake_fd >= 0) {
+    close (h->wake_fd);
+    h->wake_fd = -1;
+  }
+}
+
 void
 nbd_internal_close_socket (struct nbd_handle *h)
 {
@@ -213,8 +224,10 @@ nbd_internal_close_socket (struct nbd_handle *h)
   h->transport->shutdown (h, SHUT_RDWR);
   if (h->poller_active)
     h->deferred_close_fd = h->fd;
-  else
+  else {
     h->transport->close (h, h->fd);
+    nbd_internal_close_wake_fd (h);
+  }
   h->fd = -1;
   /* Nothing more crosses this connection: a deferred close is of the
    * bare fd, and a TLS session (if any) goes now. */

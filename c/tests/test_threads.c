@@ -2,11 +2,13 @@
  * commands; per-thread error state; many handles in parallel. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libnbd.h>
@@ -195,6 +197,164 @@ test_many_handles (void)
   CU_ASSERT_EQUAL (h_count_fds (), fds0);
 }
 
+/* A thread sits in nbd_poll with nothing in flight while another issues a
+ * write too big for the socket buffer: the part that does not fit must
+ * still go out.  Only the polling thread can send it, so it has to be told
+ * (nobody else would ever wake it: the server answers nothing until the
+ * whole request has arrived). */
+struct poller {
+  struct nbd_handle *h;
+  atomic_int stop;
+  int failed;
+};
+
+static void *
+poll_loop (void *arg)
+{
+  struct poller *p = arg;
+
+  while (!atomic_load (&p->stop))
+    if (nbd_poll (p->h, 5000) == -1) {
+      p->failed = 1;
+      break;
+    }
+  return NULL;
+}
+
+static void
+test_poller_sends_late_request (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  struct poller p = { 0 };
+  pthread_t t;
+  const size_t n = 32 * 1024 * 1024;
+  char *buf = malloc (n);
+  int64_t cookie;
+  int r = 0, i;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (buf);
+  h_fill (buf, n, 42);
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "64M", NULL), 0);
+  h = h_connect_unix (&srv);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  p.h = h;
+  CU_ASSERT_EQUAL_FATAL (pthread_create (&t, NULL, poll_loop, &p), 0);
+  usleep (50000);               /* let it block in poll() for reading */
+  cookie = nbd_aio_pwrite (h, buf, n, 0, NBD_NULL_COMPLETION, 0);
+  CU_ASSERT (cookie > 0);
+  /* A poller that was not told sends only after its 5 s timeout. */
+  for (i = 0; i < 2000 && cookie > 0; i++) {
+    r = nbd_aio_command_completed (h, (uint64_t) cookie);
+    if (r != 0)
+      break;
+    usleep (1000);
+  }
+  CU_ASSERT_EQUAL (r, 1);
+  atomic_store (&p.stop, 1);
+  /* A reply ends the poller's current wait, so that it sees stop. */
+  CU_ASSERT (nbd_aio_pread (h, buf, 512, 0, NBD_NULL_COMPLETION, 0) > 0);
+  pthread_join (t, NULL);
+  CU_ASSERT_EQUAL (p.failed, 0);
+  CU_ASSERT_EQUAL (nbd_shutdown (h, 0), 0);
+  nbd_close (h);
+  h_stop (&srv);
+  free (buf);
+}
+
+/* One thread runs sync reads while another drives the same handle with
+ * its own poll() and nbd_aio_notify_read.  When the second thread takes
+ * a reply just after the first released the lock to sleep in poll(),
+ * the first must still be woken (nothing else will arrive for it). */
+struct notifier {
+  struct nbd_handle *h;
+  atomic_int stop;
+  int failed;
+};
+
+static void *
+notify_loop (void *arg)
+{
+  struct notifier *n = arg;
+  int fd = nbd_aio_get_fd (n->h);
+
+  while (!atomic_load (&n->stop)) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    if (poll (&p, 1, 10) == 1 && (p.revents & POLLIN) &&
+        nbd_aio_notify_read (n->h) == -1 && nbd_get_errno () != EINVAL) {
+      n->failed = 1;
+      break;
+    }
+  }
+  return NULL;
+}
+
+struct reader {
+  struct nbd_handle *h;
+  atomic_int count;
+  atomic_int stop;
+  int failed;
+};
+
+static void *
+read_loop (void *arg)
+{
+  struct reader *r = arg;
+  char buf[512];
+
+  while (!atomic_load (&r->stop) && atomic_load (&r->count) < 20000) {
+    if (nbd_pread (r->h, buf, sizeof buf, 0, 0) == -1) {
+      r->failed = 1;
+      break;
+    }
+    atomic_fetch_add (&r->count, 1);
+  }
+  atomic_store (&r->stop, 1);
+  return NULL;
+}
+
+static void
+test_sync_wait_with_foreign_notify (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  struct notifier n = { 0 };
+  struct reader r = { 0 };
+  pthread_t tn, tr;
+  int last = -1, idle = 0, stuck = 0;
+  char buf[512];
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  h = h_connect_unix (&srv);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  n.h = r.h = h;
+  CU_ASSERT_EQUAL_FATAL (pthread_create (&tn, NULL, notify_loop, &n), 0);
+  CU_ASSERT_EQUAL_FATAL (pthread_create (&tr, NULL, read_loop, &r), 0);
+  /* A read stuck for 2 s is a lost wake-up: nothing else would arrive. */
+  while (!atomic_load (&r.stop)) {
+    int c = atomic_load (&r.count);
+    usleep (10000);
+    if (c != last) {
+      last = c;
+      idle = 0;
+    }
+    else if (++idle == 200) {
+      stuck = 1;
+      atomic_store (&r.stop, 1);
+      /* Another reply on the socket frees the stuck reader. */
+      nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0);
+    }
+  }
+  pthread_join (tr, NULL);
+  CU_ASSERT_EQUAL (stuck, 0);
+  CU_ASSERT_EQUAL (r.failed, 0);
+  atomic_store (&n.stop, 1);
+  pthread_join (tn, NULL);
+  CU_ASSERT_EQUAL (n.failed, 0);
+  nbd_close (h);
+  h_stop (&srv);
+}
+
 int
 main (void)
 {
@@ -208,5 +368,7 @@ main (void)
   H_ADD_TEST (s, test_shared_handle);
   H_ADD_TEST (s, test_thread_local_errors);
   H_ADD_TEST (s, test_many_handles);
+  H_ADD_TEST (s, test_poller_sends_late_request);
+  H_ADD_TEST (s, test_sync_wait_with_foreign_notify);
   return h_run_all ();
 }

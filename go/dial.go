@@ -1,0 +1,75 @@
+package nbd
+
+import (
+	"context"
+	"syscall"
+	"time"
+)
+
+// Option configures Dial and DialPool.
+type Option func(*dialConfig)
+
+type dialConfig struct {
+	setup     []func(*Handle) error
+	reconnect time.Duration // Pool only: see WithReconnect
+}
+
+// WithMetaContext asks for the named metadata contexts (for example
+// "base:allocation", MetaContextBaseAllocation) while connecting, so
+// that BlockStatus can report them.
+func WithMetaContext(names ...string) Option {
+	return WithSetup(func(h *Handle) error {
+		for _, n := range names {
+			if err := h.AddMetaContext(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// WithHandleName names the handle in debug messages.
+func WithHandleName(name string) Option {
+	return WithSetup(func(h *Handle) error { return h.SetHandleName(name) })
+}
+
+// WithSetup runs f on the new handle before it connects: any setting
+// (SetRequestStructuredReplies, SetStrictMode, SetOptMode, ...) can be
+// made there. An error from f ends Dial with that error.
+func WithSetup(f func(*Handle) error) Option {
+	return func(c *dialConfig) { c.setup = append(c.setup, f) }
+}
+
+// Dial creates a Handle, connects it to the server named by the NBD URI
+// (nbd://host[:port]/export, nbd+unix:///export?socket=path,
+// nbd+vsock://cid[:port]/export) and returns it ready for I/O. The
+// options are applied before connecting.
+//
+// If ctx ends before the handshake is done, or anything fails, Dial
+// closes the handle and returns the error (ctx.Err() for the former).
+// The caller owns the returned Handle and must Close it (after
+// Shutdown, for a clean disconnect).
+func Dial(ctx context.Context, uri string, opts ...Option) (*Handle, error) {
+	if ctx == nil {
+		return nil, &Error{Op: "Dial", Errno: syscall.EINVAL, Msg: "nil context"}
+	}
+	var cfg dialConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := Create()
+	if err != nil {
+		return nil, withOp(err, "Dial")
+	}
+	for _, f := range cfg.setup {
+		if err := f(h); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	if err := h.connectURI("Dial", uri, h.connectWith(ctx)); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}

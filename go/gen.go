@@ -1,3 +1,0 @@
-package nbd
-
-//go:generate go run ./internal/gencore -lib ../c/lib -out .
