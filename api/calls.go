@@ -229,7 +229,7 @@ var Calls = []Call{
 		Go:   Go{Method: "OptAbort", Manual: true, File: "opt.go"}},
 	{Name: "opt_starttls", Version: "1.16", Ret: RBool, States: Negotiating,
 		Impl: "opt.c",
-		Go:   Go{None: "not exposed in Go yet: option-mode calls need the package's own option driver (see OptGo)"}},
+		Go:   Go{Method: "OptStartTLS", Manual: true, File: "opt.go"}},
 	{Name: "opt_extended_headers", Version: "1.18", Ret: RBool, States: Negotiating,
 		Impl: "opt.c",
 		Go:   Go{None: "not exposed in Go yet: option-mode calls need the package's own option driver (see OptGo)"}},
@@ -579,7 +579,7 @@ var Calls = []Call{
 		Args: []Arg{
 			{Name: "completion_callback", Kind: Closure, Type: "completion", Optional: true},
 		},
-		Go: Go{None: "not exposed in Go yet: option-mode calls need the package's own option driver (see OptGo)"}},
+		Go: Go{None: "OptStartTLS covers it: it waits for the reply in the calling goroutine, and Close interrupts it"}},
 	{Name: "aio_opt_extended_headers", Version: "1.18", Ret: RErr, States: Negotiating,
 		Impl: "opt.c",
 		Args: []Arg{

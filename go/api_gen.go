@@ -460,7 +460,7 @@ func (h *Handle) TLS() TLSMode {
 // ([Handle.SetTLS]), where the connection goes on in plaintext when the
 // server refuses TLS; with TLSRequire, a connection without TLS fails
 // instead, so a connected handle always answers true. In option mode,
-// nbd_opt_starttls(3) can turn it true.
+// [Handle.OptStartTLS] can turn it true.
 //
 // See nbd_get_tls_negotiated(3).
 func (h *Handle) TLSNegotiated() (bool, error) {
@@ -1849,7 +1849,7 @@ func (h *Handle) SubprocessPID() (int64, error) {
 // example the Go package compiled without its gnutls build tag); in such a
 // build the TLS settings ([Handle.SetTLS] and the others) are still accepted
 // and stored, but TLSAllow connects in plaintext, TLSRequire and nbds URIs
-// make the connect calls fail with ENOTSUP, and nbd_opt_starttls(3) fails
+// make the connect calls fail with ENOTSUP, and [Handle.OptStartTLS] fails
 // with ENOTSUP.
 //
 // On a closed Handle it returns the zero value. See nbd_supports_tls(3).

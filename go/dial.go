@@ -73,3 +73,47 @@ func Dial(ctx context.Context, uri string, opts ...Option) (*Handle, error) {
 	}
 	return h, nil
 }
+
+// WithTLS sets how TLS is used (nbd_set_tls): TLSDisable, TLSAllow
+// (encrypt if the server agrees, else plaintext) or TLSRequire (fail
+// rather than talk in plaintext). An nbds URI requires TLS by itself.
+// TLS needs a package built with the gnutls tag (see SupportsTLS).
+func WithTLS(mode TLSMode) Option {
+	return WithSetup(func(h *Handle) error { return h.SetTLS(mode) })
+}
+
+// WithTLSCertificates requires TLS with X.509 credentials from dir
+// (nbd_set_tls_certificates: ca-cert.pem, and client-cert.pem with
+// client-key.pem when the server checks clients). The server's
+// certificate is verified against ca-cert.pem, and its name against the
+// host of a TCP URI (or WithTLSHostname).
+func WithTLSCertificates(dir string) Option {
+	return WithSetup(func(h *Handle) error {
+		if err := h.SetTLS(TLSRequire); err != nil {
+			return err
+		}
+		return h.SetTLSCertificates(dir)
+	})
+}
+
+// WithTLSPSK requires TLS with a pre-shared key: file is in psktool's
+// format ("user:hexkey" lines) and user picks the line
+// (nbd_set_tls_psk_file, nbd_set_tls_username).
+func WithTLSPSK(file, user string) Option {
+	return WithSetup(func(h *Handle) error {
+		if err := h.SetTLS(TLSRequire); err != nil {
+			return err
+		}
+		if err := h.SetTLSPSKFile(file); err != nil {
+			return err
+		}
+		return h.SetTLSUsername(user)
+	})
+}
+
+// WithTLSHostname sets the name the server's certificate must carry
+// (and the SNI sent), for example when connecting over a Unix socket or
+// to an address the certificate does not name (nbd_set_tls_hostname).
+func WithTLSHostname(name string) Option {
+	return WithSetup(func(h *Handle) error { return h.SetTLSHostname(name) })
+}

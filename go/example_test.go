@@ -200,3 +200,26 @@ func ExampleHandle_OptList() {
 	// disk2 (scratch space)
 	// connected, size: 1048576
 }
+
+// Connecting with TLS. The package must be built with -tags gnutls (see
+// SupportsTLS); the server here would be, for example,
+// "nbdkit --tls=require --tls-certificates=/etc/pki/nbdkit memory 1G".
+func ExampleWithTLSCertificates() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// X.509: ca-cert.pem (and a client certificate if the server checks
+	// clients) in one directory; the certificate must name "nbd.example".
+	h, err := nbd.Dial(ctx, "nbd://nbd.example/disk",
+		nbd.WithTLSCertificates("/etc/pki/libnbd"))
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, syscall.EACCES): certificate rejected
+	}
+	defer h.Close()
+	// Or a pre-shared key from psktool, with an nbds URI.
+	p, err := nbd.Dial(ctx, "nbds+unix:///disk?socket=/run/nbd.sock",
+		nbd.WithTLSPSK("/etc/nbd/keys.psk", "alice"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+}

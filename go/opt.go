@@ -93,16 +93,52 @@ func (h *Handle) OptListMetaContext(ctx context.Context) ([]string, error) {
 // opt runs one option to completion. It returns the (name, description)
 // pairs gathered by the list callbacks.
 func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, error) {
+	r, refused, err := h.optRun(ctx, op, which)
+	if err == nil && refused != 0 {
+		err = &Error{Op: op, Errno: refused, Msg: "server refused the option: " + refused.Error()}
+	}
+	return r, err
+}
+
+// OptStartTLS asks the server to start TLS now (NBD_OPT_STARTTLS) and
+// runs the TLS handshake with the handle's TLS settings
+// (SetTLSCertificates, SetTLSPSKFile, ...). It reports true once the
+// connection is encrypted, and false, with the handle still negotiating
+// in plaintext, if the server refused. A failed TLS handshake (for
+// example a rejected certificate, EACCES) ends the connection and is an
+// error. Everything negotiated before is forgotten and must be
+// negotiated again. It is for servers that offer TLS selectively; with
+// SetTLS(TLSRequire) (or an nbds URI) TLS is started before option mode
+// begins and this is not needed. It needs the gnutls build tag (ENOTSUP
+// otherwise). See nbd_opt_starttls(3).
+func (h *Handle) OptStartTLS(ctx context.Context) (bool, error) {
+	return h.optAnswer(ctx, "OptStartTLS", C.GONBD_OPT_STARTTLS)
+}
+
+// optAnswer runs an option whose refusal is an answer (false), not an
+// error: STARTTLS, structured replies, extended headers.
+func (h *Handle) optAnswer(ctx context.Context, op string, which C.int) (bool, error) {
+	_, refused, err := h.optRun(ctx, op, which)
+	if err != nil {
+		return false, err
+	}
+	return refused == 0, nil
+}
+
+// optRun runs one option to completion. It returns the (name,
+// description) pairs gathered by the list callbacks, or the errno of the
+// server's refusal.
+func (h *Handle) optRun(ctx context.Context, op string, which C.int) ([][2]string, syscall.Errno, error) {
 	defer runtime.KeepAlive(h)
 	s, err := h.live(op)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if ctx == nil {
-		return nil, &Error{Op: op, Errno: syscall.EINVAL, Msg: "nil context"}
+		return nil, 0, &Error{Op: op, Errno: syscall.EINVAL, Msg: "nil context"}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	s.optMu.Lock()
 	defer s.optMu.Unlock()
@@ -110,7 +146,7 @@ func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, 
 	gone := s.deadErr
 	s.mu.Unlock()
 	if gone != nil {
-		return nil, disconnected(op, gone)
+		return nil, 0, disconnected(op, gone)
 	}
 
 	// A connection still in its connecting phase belongs to the connector.
@@ -121,9 +157,9 @@ func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, 
 		select {
 		case <-s.connDone:
 		case <-s.stop:
-			return nil, closedError(op)
+			return nil, 0, closedError(op)
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
 	}
 
@@ -131,7 +167,7 @@ func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, 
 	// until the option finishes or the handle is closed.
 	o := (*C.struct_gonbd_opt)(C.calloc(1, C.sizeof_struct_gonbd_opt))
 	if o == nil {
-		return nil, &Error{Op: op, Errno: syscall.ENOMEM, Msg: "out of memory"}
+		return nil, 0, &Error{Op: op, Errno: syscall.ENOMEM, Msg: "out of memory"}
 	}
 	inFlight := false
 	defer func() {
@@ -155,22 +191,22 @@ func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	inFlight = true
 
 	var st stepState
 	for {
 		if s.stopping() {
-			return nil, closedError(op)
+			return nil, 0, closedError(op)
 		}
 		if err := ctx.Err(); err != nil {
 			s.die(&Error{Op: op, Errno: syscall.ECANCELED, Msg: "option abandoned: its context ended"})
-			return nil, err
+			return nil, 0, err
 		}
 		var ok bool
 		if st, ok = s.step(op, true); !ok {
-			return nil, closedError(op)
+			return nil, 0, closedError(op)
 		}
 		if st.err != nil || st.dead || st.closed || o.done != 0 || st.dir == 0 {
 			break
@@ -181,7 +217,7 @@ func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, 
 	switch {
 	case which == C.GONBD_OPT_ABORT && !st.dead && (st.closed || !st.negotiating):
 		s.die(nil)
-		return nil, nil
+		return nil, 0, nil
 	case st.dead || st.closed || st.err != nil:
 		derr := st.err
 		if derr == nil {
@@ -190,14 +226,13 @@ func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, 
 		if st.dead || st.closed {
 			s.die(derr)
 		}
-		return nil, derr
+		return nil, 0, derr
 	case o.done == 0:
-		return nil, &Error{Op: op, Errno: syscall.EIO, Msg: "option ended without a reply"}
+		return nil, 0, &Error{Op: op, Errno: syscall.EIO, Msg: "option ended without a reply"}
 	case o.err != 0:
-		errno := syscall.Errno(o.err)
-		return nil, &Error{Op: op, Errno: errno, Msg: "server refused the option: " + errno.Error()}
+		return nil, syscall.Errno(o.err), nil
 	case o.oom != 0:
-		return nil, &Error{Op: op, Errno: syscall.ENOMEM, Msg: "out of memory collecting the reply"}
+		return nil, 0, &Error{Op: op, Errno: syscall.ENOMEM, Msg: "out of memory collecting the reply"}
 	}
 
 	var r [][2]string
@@ -212,5 +247,5 @@ func (h *Handle) opt(ctx context.Context, op string, which C.int) ([][2]string, 
 	if which == C.GONBD_OPT_GO && st.ready {
 		s.goLive()
 	}
-	return r, nil
+	return r, 0, nil
 }

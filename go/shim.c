@@ -537,6 +537,12 @@ gonbd_aio_opt (struct nbd_handle *h, int which, struct gonbd_opt *o,
   case GONBD_OPT_LIST: CHECK (nbd_aio_opt_list (h, list, done));
   case GONBD_OPT_LIST_META_CONTEXT:
     CHECK (nbd_aio_opt_list_meta_context (h, ctx, done));
+#ifdef LIBNBD_HAVE_NBD_AIO_OPT_STARTTLS
+  case GONBD_OPT_STARTTLS: CHECK (nbd_aio_opt_starttls (h, done));
+#else
+  case GONBD_OPT_STARTTLS:
+    return gonbd_fail (e, ENOTSUP, "nbd_aio_opt_starttls: not in this libnbd (before 1.16)");
+#endif
   }
   return gonbd_fail (e, EINVAL, "gonbd_aio_opt: unknown option");
 }

@@ -126,6 +126,7 @@ enum {
   GONBD_OPT_ABORT,
   GONBD_OPT_LIST,
   GONBD_OPT_LIST_META_CONTEXT,
+  GONBD_OPT_STARTTLS,           /* needs libnbd 1.16's nbd_aio_opt_starttls */
 };
 void gonbd_opt_reset (struct gonbd_opt *o);
 /* Starts the option with nbd_aio_opt_*; -1 with e filled on failure. */

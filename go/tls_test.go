@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -98,5 +97,79 @@ func TestTLS(t *testing.T) {
 	if ok, _ := h3.TLSNegotiated(); !ok {
 		t.Fatal("PSK connection is not encrypted")
 	}
-	_ = os.Remove(filepath.Join(certs, "unused"))
+	// Dial with TLS options over a plain nbd+unix URI.
+	ctx := context.Background()
+	d1, err := nbd.Dial(ctx, "nbd+unix:///?socket="+srv.sock,
+		nbd.WithTLSCertificates(filepath.Join(certs, "client")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d1.Close()
+	if ok, _ := d1.TLSNegotiated(); !ok {
+		t.Fatal("Dial WithTLSCertificates: not encrypted")
+	}
+	// A name the certificate does not carry.
+	if _, err := nbd.Dial(ctx, "nbd+unix:///?socket="+srv.sock,
+		nbd.WithTLSCertificates(filepath.Join(certs, "client")),
+		nbd.WithTLSHostname("wrong.example")); !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("Dial WithTLSHostname(wrong): got %v, want EACCES", err)
+	}
+	d2, err := nbd.Dial(ctx, "nbd+unix:///?socket="+psk.sock,
+		nbd.WithTLSPSK(filepath.Join(certs, "keys.psk"), "bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if ok, _ := d2.TLSNegotiated(); !ok {
+		t.Fatal("Dial WithTLSPSK: not encrypted")
+	}
+}
+
+// TestOptStartTLS: option mode against a server that offers TLS
+// selectively (nbdkit --tls=on) and one that has none.
+func TestOptStartTLS(t *testing.T) {
+	certs := tlsMaterial(t)
+	ctx := context.Background()
+	srv := startNbdkit(t, "--tls=on", "--tls-certificates="+certs, "memory", "1M")
+	h := create(t)
+	if !h.SupportsTLS() {
+		t.Skip("TLS: the package was built without the gnutls tag")
+	}
+	for _, err := range []error{
+		h.SetTLSCertificates(filepath.Join(certs, "client")),
+		h.SetOptMode(true),
+		h.ConnectUnix(ctx, srv.sock),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := h.OptStartTLS(ctx); !ok || err != nil {
+		t.Fatalf("OptStartTLS = %v, %v; want true", ok, err)
+	}
+	if ok, _ := h.TLSNegotiated(); !ok {
+		t.Fatal("not encrypted after OptStartTLS")
+	}
+	if err := h.OptGo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	if _, err := h.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	plain := startNbdkit(t, "memory", "1M")
+	p := create(t)
+	if err := p.SetOptMode(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ConnectUnix(ctx, plain.sock); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := p.OptStartTLS(ctx); ok || err != nil {
+		t.Fatalf("OptStartTLS without TLS on the server = %v, %v; want false, nil", ok, err)
+	}
+	if err := p.OptGo(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
