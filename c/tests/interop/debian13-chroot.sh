@@ -8,10 +8,12 @@
 #       Build the chroot unless a complete one is cached.  It is built in
 #       ROOT.partial and renamed to ROOT only after the tools in it ran, so an
 #       interrupted build is never mistaken for a complete one.
-#   debian13-chroot.sh run [--copy SRC DEST]... -- CMD [ARGS...]
+#   debian13-chroot.sh run [--copy SRC DEST]... [--host] -- CMD [ARGS...]
 #       Mount /proc and /dev into the chroot, copy each SRC to DEST (a path
 #       inside the chroot, e.g. /opt/ours/libnbd.so.0), run CMD inside it and
 #       unmount again, whatever CMD's outcome.  Exits with CMD's status.
+#       With --host, CMD runs on the host instead (with DEBIAN13_ROOT set),
+#       for a driver that runs some programs in the chroot itself (bench).
 #
 # Environment: DEBIAN13_ROOT (default /var/cache/nbd-cleanroom/trixie, outside
 # the source tree so that `make clean` and fresh clones reuse it),
@@ -115,9 +117,10 @@ mount_one () {
 }
 
 run () {
-    local copies=()
+    local copies=() host=
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
         case "$1" in
+            --host) host=1; shift ;;
             --copy) [ $# -ge 3 ] || die "--copy needs SRC DEST"; copies+=("$2" "$3"); shift 3 ;;
             *) die "unknown option $1" ;;
         esac
@@ -136,7 +139,11 @@ run () {
         mkdir -p "$(dirname "$dest")" && rm -rf "$dest" && cp -a "$src" "$dest" ||
             die "cannot copy $src to $dest"
     done
-    chroot "$root" "$@"
+    if [ -n "$host" ]; then
+        DEBIAN13_ROOT=$root "$@"
+    else
+        chroot "$root" "$@"
+    fi
     local rc=$?
     return $rc
 }
@@ -144,5 +151,5 @@ run () {
 case "${1:-}" in
     ensure) lock; ensure ;;
     run) shift; run "$@"; exit $? ;;
-    *) die "usage: $0 ensure | run [--copy SRC DEST]... -- CMD [ARGS...]" ;;
+    *) die "usage: $0 ensure | run [--copy SRC DEST]... [--host] -- CMD [ARGS...]" ;;
 esac
