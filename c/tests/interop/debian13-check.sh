@@ -57,8 +57,8 @@ KNOWN_DIFFS=(
   'nbdinfo: qemu --cannot block-status-payload|s/^status 2$/status 0/'
   'python: qemu|s/^can_block_status_payload = True$/can_block_status_payload = False/'
   # ... so nbd_block_status_filter works there with libnbd 1.22 only.
-  'python: qemu|/^  filter base:allocation @0: /d'
-  'python: qemu|s/^block_status_filter base:allocation = None$/block_status_filter base:allocation: error EINVAL/'
+  'python: qemu|/^  filter\(len\)\? base:allocation @0: /d'
+  'python: qemu|s/^block_status_filter base:allocation = None$/block_status_filter base:allocation: error ENOTSUP/'
 )
 # TLS: our library is built without TLS until the TLS work lands.
 KNOWN_DIFFS+=(
@@ -81,21 +81,23 @@ KNOWN_DIFFS+=(
 #   nbd_can_meta_context after the export name changed and nbd_opt_go ran
 #   with nbd_set_request_meta_context(false): libnbd fails with EINVAL (no
 #   valid SET_META_CONTEXT for this export); ours returns false.
-#   nbd_block_status_filter on a server without block status payloads:
-#   libnbd ENOTSUP, ours EINVAL.
+#   LIBNBD_CMD_FLAG_PAYLOAD_LEN (0x20, libnbd 1.18) is unknown to ours:
+#   nbd_block_status_filter with it fails with EINVAL before anything else
+#   (libnbd: ENOTSUP on a server without block status payloads).
 #   The meta context options for an export the server does not have (qemu-nbd
 #   -x exp, export name ""): libnbd 1.22 fails with ENOTSUP, ours ENOENT.
 #   nbddump -o N (N > 0) on an all-zero export: with libnbd 1.22 nbddump
 #   prints only "*"; with ours it prints the first all-zero line, then "*".
-#   nbddump's only calls are connect_uri, can_meta_context, get_size and one
-#   nbd_block_status_64, whose extents are identical with both libraries
-#   (checked from Python); the cause is not found yet.
+#   An LD_PRELOAD probe of nbd_block_status_64 (nbddump's only data call)
+#   shows identical arguments, callback data, callback results and return
+#   values with both libraries, and MALLOC_PERTURB_ changes nothing; nbddump
+#   probably reads state no library call defines.  Cause not found.
 KNOWN_DIFFS+=(
   'python:*|s/^\(get_structured_replies_negotiated after a second request\|can_df after a second request\) = True$/\1 = False/'
   'python:*|s/^get_strict_mode = 127$/get_strict_mode = 31/'
   'python:*|s/^get_block_size 3 = [0-9]*$/get_block_size 3: error EINVAL/'
   'python:*|s/^can_meta_context base:allocation: error EINVAL$/can_meta_context base:allocation = False/'
-  'python:*|s/^block_status_filter base:allocation: error ENOTSUP$/block_status_filter base:allocation: error EINVAL/'
+  'python:*|s/^block_status_filter base:allocation PAYLOAD_LEN\(: error ENOTSUP\| = None\)$/block_status_filter base:allocation PAYLOAD_LEN: error EINVAL/'
   'python: nosr|s/^\(opt_list_meta_context[^=]*\) = 1$/\1: error ENOTSUP/'
   'python: qemu|s/^\(opt_\(list\|set\)_meta_context.*\): error ENOTSUP$/\1: error ENOENT/'
   "python: nosr|s/^  contexts \\['base:allocation'\\]$/  contexts []/"

@@ -159,7 +159,9 @@ show("block_status_64", h.block_status_64, span, 0, extents_cb("bs64"))
 show("block_status REQ_ONE", h.block_status, span, 0, extents_cb("one"), nbd.CMD_FLAG_REQ_ONE)
 show("block_status_64 REQ_ONE", h.block_status_64, span, 0, extents_cb("one64"), nbd.CMD_FLAG_REQ_ONE)
 show("block_status_filter base:allocation", h.block_status_filter, span, 0,
-     ["base:allocation"], extents_cb("filter"), nbd.CMD_FLAG_PAYLOAD_LEN)
+     ["base:allocation"], extents_cb("filter"))
+show("block_status_filter base:allocation PAYLOAD_LEN", h.block_status_filter, span, 0,
+     ["base:allocation"], extents_cb("filterlen"), nbd.CMD_FLAG_PAYLOAD_LEN)
 show("block_status past the end", h.block_status_64, 512, size, extents_cb("past"))
 if not h.is_read_only():
     show("pwrite 4096 at 64K", h.pwrite, b"\xa5" * 4096, 65536)
