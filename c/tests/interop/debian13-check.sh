@@ -116,8 +116,17 @@ ncases=0
 nknown=0
 fuse_mnt=
 
+# nbdinfo's subprocess form leaves libnbd's socket-activation directory in
+# /tmp with either library (nbddump and nbdcopy do not), so it is nbdinfo's;
+# remove the ones that appear during this run.
+tmp_before=$(ls -d /tmp/libnbd* 2>/dev/null)
+
 cleanup () {
-    local p
+    local p d
+    for d in /tmp/libnbd*; do
+        [ -d "$d" ] || continue
+        grep -qxF "$d" <<<"$tmp_before" || rm -rf "$d"
+    done
     if [ -n "$fuse_mnt" ] && mountpoint -q "$fuse_mnt" 2>/dev/null; then
         umount "$fuse_mnt" 2>/dev/null || umount -l "$fuse_mnt"
     fi
