@@ -5,7 +5,7 @@
 #                                   ours vs libnbd 1.14 (Debian 12), ours vs
 #                                   libnbd 1.22 (Debian 13 chroot, as root), fio's
 #                                   nbd engine ours vs 1.14, nbdcopy, Go
-#   make bench BENCH_QUICK=1        3 rounds x 1 s (about 4 minutes)
+#   make bench BENCH_QUICK=1        3 rounds x 1 s (about 3 minutes)
 #   make bench BENCH_ROUNDS=3 BENCH_SECONDS=1
 #   make bench-build                only build the two benchmark binaries
 #   make bench-syscalls             strace -c: syscalls per operation, both libraries

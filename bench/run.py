@@ -141,8 +141,9 @@ def parse_result(text):
 
 
 class Build:
-    def __init__(self, name, binary, env, lib_expect, chroot=None):
+    def __init__(self, name, binary, env, lib_expect, chroot=None, expect_ext=None):
         self.name = name
+        self.expect_ext = expect_ext  # "0"/"1": extended headers must be off/on
         self.binary = binary
         self.env = env
         self.lib_expect = lib_expect  # directory the loaded libnbd.so.0 must be in
@@ -192,6 +193,11 @@ class Build:
         if not self.loads_expected_lib(res["lib"]):
             self.errors.setdefault(workload, "loaded the wrong library: %s" % res["lib"])
             return None
+        if self.expect_ext is not None and workload != "fill" and \
+                res.get("ext") != self.expect_ext:
+            self.errors.setdefault(workload, "extended headers negotiated=%s, expected %s"
+                                   % (res.get("ext"), self.expect_ext))
+            return None
         self.lib_path, self.version = res["lib"], res["version"]
         self.results.setdefault(workload, []).append(res)
         return res
@@ -205,6 +211,47 @@ def proc_cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+class ChrootQemu:
+    """qemu-nbd 10 inside the Debian 13 chroot, serving a sparse 1 GiB raw
+    file on a Unix socket in tmpdir (a host path inside the chroot)."""
+
+    def __init__(self, root, tmpdir):
+        inner = lambda p: p[len(root.rstrip("/")):]
+        disk = os.path.join(tmpdir, "qemu.raw")
+        with open(disk, "wb") as f:
+            f.truncate(1 << 30)
+        self.sock = os.path.join(tmpdir, "qemu.sock")
+        pidfile = os.path.join(tmpdir, "qemu.pid")
+        cmd = ["chroot", root, "qemu-nbd", "-t", "-k", inner(self.sock),
+               "--pid-file=" + inner(pidfile), "-f", "raw", "--cache=writeback",
+               inner(disk)]
+        # chroot execs qemu-nbd, so this pid is the server's.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env_sys())
+        deadline = time.monotonic() + 15
+        while not (os.path.exists(pidfile) and os.path.exists(self.sock)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("qemu-nbd did not start: %s" % " ".join(cmd))
+            time.sleep(0.05)
+
+    def pid(self):
+        return self.proc.pid if self.proc.poll() is None else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# The workloads also run against qemu-nbd, which negotiates extended headers
+# with libnbd 1.22 (nbdkit 1.42 does not).
+QEMU_WORKLOADS = ["read4k-sync", "read4k-qd64", "seqread256k", "seqwrite256k"]
 
 
 def rate(res, unit):
@@ -726,7 +773,8 @@ def build_report(args, ours, sysb, summaries, copy, copy_err, go, go_err):
     return "\n".join(lines)
 
 
-def extra_report(args, b13, summaries13, fio_res, fio_err, fio_builds):
+def extra_report(args, b13, summaries13, fio_res, fio_err, fio_builds,
+                 qemu_sum=None, qemu_builds=()):
     """The libnbd 1.22 table (Debian 13 chroot) and the fio table."""
     lines = []
     if b13:
@@ -754,6 +802,34 @@ def extra_report(args, b13, summaries13, fio_res, fio_err, fio_builds):
                 lines.append("- %s %s: %s" % (b.name, w, e.replace("\n", " ")[:300]))
         if any(b.errors for b in b13):
             lines.append("")
+    if qemu_sum:
+        lines.append("Against qemu-nbd 10.0 in the Debian 13 chroot (raw 1 GiB file, "
+                     "--cache=writeback; the same binary in the chroot): libnbd 1.22 "
+                     "with extended headers (its default; qemu-nbd agrees) and with "
+                     "them off (nbd_set_request_extended_headers(false)); ours has none:")
+        lines.append("")
+        lines.append("| Workload | ours | 1.22 ext on | 1.22 ext off | ours/on | ours/off | "
+                     "CPU/op ours | on | off | CPU ratio ours/on | ours/off |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for workload, label, unit in WORKLOADS:
+            if workload not in qemu_sum:
+                continue
+            so, son, soff = qemu_sum[workload]
+            cpu = lambda x: "%.2f us" % x["cpu_us"] if x else FAILED
+            lines.append("| %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                label, UNIT_NAME[unit],
+                fmt_rate(so and so["rate"], unit), fmt_rate(son and son["rate"], unit),
+                fmt_rate(soff and soff["rate"], unit),
+                fmt_ratio(so and so["rate"], son and son["rate"]),
+                fmt_ratio(so and so["rate"], soff and soff["rate"]),
+                cpu(so), cpu(son), cpu(soff),
+                fmt_ratio(so and so["cpu_us"], son and son["cpu_us"]),
+                fmt_ratio(so and so["cpu_us"], soff and soff["cpu_us"])))
+        lines.append("")
+        for b in qemu_builds:
+            for w, e in b.errors.items():
+                lines.append("- qemu-nbd %s %s: %s" % (b.name, w, e.replace("\n", " ")[:300]))
+        lines.append("")
     if fio_res is not None:
         lines.append("fio %s `nbd` ioengine (Debian 12's fio; the same nbdkit memory export; "
                      "%d rounds x %g s, libraries alternating, medians; CPU/op from fio's "
@@ -820,6 +896,8 @@ def main():
     ap.add_argument("--chroot-libdir", default="/opt/ours",
                     help="our libnbd.so.0's directory inside the chroot")
     ap.add_argument("--no-fio", action="store_true")
+    ap.add_argument("--no-qemu", action="store_true",
+                    help="with --chroot: skip the qemu-nbd (extended headers) runs")
     ap.add_argument("--fio-seconds", type=float, default=None,
                     help="runtime of each fio run (default: --seconds)")
     ap.add_argument("--syscalls", action="store_true",
@@ -907,6 +985,48 @@ def main():
         for w in ("read4k-sync", "read4k-qd64", "seqread256k", "connect", "read4k-mt8"):
             summaries.setdefault(w, (None, None))
 
+        qemu_sum, qemu_builds = {}, []
+        qwork = [w for w in QEMU_WORKLOADS if any(w == x[0] for x in WORKLOADS)]
+        if b13 and not args.no_qemu and qwork:
+            log("qemu-nbd 10 in the chroot (libnbd 1.22 with extended headers on and off):")
+            q = ChrootQemu(args.chroot, tmpdir)
+            kits.append(q)
+            root = args.chroot
+            qemu_builds = [
+                Build("qours", args.chroot_bin,
+                      dict(env_sys(), LD_LIBRARY_PATH=args.chroot_libdir),
+                      args.chroot_libdir, chroot=root, expect_ext="0"),
+                Build("q122", args.chroot_bin, env_sys(),
+                      "/usr/lib/x86_64-linux-gnu", chroot=root, expect_ext="1"),
+                Build("q122ne", args.chroot_bin,
+                      dict(env_sys(), NBDBENCH_EXTENDED_HEADERS="0"),
+                      "/usr/lib/x86_64-linux-gnu", chroot=root, expect_ext="0"),
+            ]
+            if not qemu_builds[1].run("fill", q.sock, args.seconds):
+                log("bench: warning: could not prefill qemu-nbd: %s"
+                    % qemu_builds[1].errors.get("fill"))
+            qemu_builds[1].errors.pop("fill", None)
+            qemu_builds[1].results.pop("fill", None)
+            units = {w: u for w, _, u in WORKLOADS}
+            for workload in qwork:
+                log("%s on qemu-nbd:" % workload)
+                for rnd in range(args.rounds):
+                    k = rnd % len(qemu_builds)
+                    for b in qemu_builds[k:] + qemu_builds[:k]:
+                        if workload in b.errors:
+                            continue
+                        res = b.run(workload, q.sock, args.seconds, q.pid())
+                        if res:
+                            log("  %-6s round %d: %10.0f %-6s %8.2f us CPU/op" % (
+                                b.name, rnd + 1, rate(res, units[workload]),
+                                UNIT_NAME[units[workload]], cpu_per_op_us(res)))
+                        else:
+                            log("  %-6s round %d: FAILED: %s" % (
+                                b.name, rnd + 1, b.errors[workload][:300]))
+                qemu_sum[workload] = tuple(summarize(b, workload, units[workload])
+                                           for b in qemu_builds)
+            q.stop()
+
         copy, copy_err = {}, {}
         if not args.no_nbdcopy:
             log("nbdcopy (1 GiB pattern-plugin export -> null:):")
@@ -931,7 +1051,8 @@ def main():
                 log("  " + go_err)
 
         report = build_report(args, ours, sysb, summaries, copy, copy_err, go, go_err)
-        report += "\n" + extra_report(args, b13, summaries13, fio_res, fio_err, builds)
+        report += "\n" + extra_report(args, b13, summaries13, fio_res, fio_err, builds,
+                                       qemu_sum, qemu_builds)
         log("")
         log(report)
         if args.out:
