@@ -3,8 +3,10 @@
 #
 #   make bench                      full run (defaults: 5 rounds x 2 s per workload):
 #                                   ours vs libnbd 1.14 (Debian 12), ours vs
-#                                   libnbd 1.22 (Debian 13 chroot, as root), fio's
-#                                   nbd engine ours vs 1.14, nbdcopy, Go
+#                                   libnbd 1.22 (Debian 13 chroot, as root; also
+#                                   against qemu-nbd 10 with 1.22's extended
+#                                   headers on and off), fio's nbd engine ours vs
+#                                   1.14, nbdcopy, Go (about 12 minutes)
 #   make bench BENCH_QUICK=1        3 rounds x 1 s (about 3 minutes)
 #   make bench BENCH_ROUNDS=3 BENCH_SECONDS=1
 #   make bench-build                only build the two benchmark binaries
