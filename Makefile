@@ -82,6 +82,7 @@ clean:
 -include go/go.mk
 -include bench/bench.mk
 -include c/tests/interop/interop.mk
+-include c/tests/interop/debian13.mk
 # Uses the variables of the fragments above, so it comes after them.
 -include c/fuzz/fuzz.mk
 

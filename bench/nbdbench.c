@@ -14,8 +14,13 @@
  *   seqwrite256k  256 KiB sequential nbd_aio_pwrite, 16 outstanding
  *   read4k-mt8    8 threads share one handle, 4 KiB random nbd_pread each
  *
+ * Environment: NBDBENCH_EXTENDED_HEADERS=0 asks a libnbd >= 1.18 not to
+ * negotiate extended headers (nbd_set_request_extended_headers).
+ *
  * Output: exactly one line on stdout on success,
- *   RESULT workload=W ops=N bytes=B seconds=S cpu=C lib=PATH version=V
+ *   RESULT workload=W ops=N bytes=B seconds=S cpu=C lib=PATH version=V ext=E
+ * where E is nbd_get_extended_headers_negotiated of the last handle opened
+ * (-1: the library has no such call, or the workload opened none).
  * where seconds is wall time of the measured loop and cpu is this process's
  * user+system CPU time (getrusage RUSAGE_SELF, all threads) over the same
  * loop.  Any libnbd error prints a message on stderr and exits 1.
@@ -27,6 +32,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +117,38 @@ apply_tls (struct nbd_handle *h)
     die_nbd ("nbd_set_tls");
 }
 
+/* The extended-header calls are libnbd 1.18's; this program is also built
+ * against 1.14's header, so they are looked up at run time. */
+static int ext_negotiated = -1;
+
+static void
+request_extended_headers (struct nbd_handle *h)
+{
+  const char *e = getenv ("NBDBENCH_EXTENDED_HEADERS");
+  int (*set) (struct nbd_handle *, bool);
+
+  if (e == NULL || strcmp (e, "0") != 0)
+    return;
+  set = (int (*) (struct nbd_handle *, bool))
+    dlsym (RTLD_DEFAULT, "nbd_set_request_extended_headers");
+  if (set == NULL) {
+    fprintf (stderr, "nbdbench: NBDBENCH_EXTENDED_HEADERS=0 needs libnbd >= 1.18\n");
+    exit (1);
+  }
+  if (set (h, false) == -1)
+    die_nbd ("nbd_set_request_extended_headers");
+}
+
+static void
+note_extended_headers (struct nbd_handle *h)
+{
+  int (*get) (struct nbd_handle *) = (int (*) (struct nbd_handle *))
+    dlsym (RTLD_DEFAULT, "nbd_get_extended_headers_negotiated");
+
+  if (get)
+    ext_negotiated = get (h);
+}
+
 static struct nbd_handle *
 open_handle (void)
 {
@@ -118,8 +156,10 @@ open_handle (void)
   if (h == NULL)
     die_nbd ("nbd_create");
   apply_tls (h);
+  request_extended_headers (h);
   if (nbd_connect_unix (h, sockpath) == -1)
     die_nbd ("nbd_connect_unix");
+  note_extended_headers (h);
   return h;
 }
 
@@ -452,9 +492,9 @@ main (int argc, char *argv[])
     const char *v = vh ? nbd_get_version (vh) : NULL;
 
     printf ("RESULT workload=%s ops=%" PRIu64 " bytes=%" PRIu64
-            " seconds=%.6f cpu=%.6f sys=%.6f lib=%s version=%s\n",
+            " seconds=%.6f cpu=%.6f sys=%.6f lib=%s version=%s ext=%d\n",
             w, r.ops, r.bytes, r.seconds, r.cpu, sys_total, library_path (),
-            v ? v : "unknown");
+            v ? v : "unknown", ext_negotiated);
     if (vh)
       nbd_close (vh);
   }

@@ -15,6 +15,7 @@ is not met or a column FAILED (only a broken setup, e.g. no nbdkit, is fatal).
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -140,30 +141,45 @@ def parse_result(text):
 
 
 class Build:
-    def __init__(self, name, binary, env, lib_expect):
+    def __init__(self, name, binary, env, lib_expect, chroot=None, expect_ext=None):
         self.name = name
+        self.expect_ext = expect_ext  # "0"/"1": extended headers must be off/on
         self.binary = binary
         self.env = env
         self.lib_expect = lib_expect  # directory the loaded libnbd.so.0 must be in
+        self.chroot = chroot          # run inside this chroot (paths inside it)
         self.results = {}             # workload -> list of result dicts
         self.errors = {}              # workload -> first error text
         self.lib_path = None
         self.version = None
 
+    def command(self, args):
+        if self.chroot:
+            return ["chroot", self.chroot, self.binary] + args
+        return [self.binary] + args
+
+    def sock(self, path):
+        """A host path as this build sees it."""
+        if self.chroot:
+            return path[len(self.chroot.rstrip("/")):]
+        return path
+
     def loads_expected_lib(self, path):
         """Is path (a loaded libnbd.so.0) in the directory this build expects?"""
-        return (os.path.realpath(os.path.dirname(path)) ==
-                os.path.realpath(self.lib_expect))
+        root = self.chroot.rstrip("/") if self.chroot else ""
+        return (os.path.realpath(root + os.path.dirname(path)) ==
+                os.path.realpath(root + self.lib_expect))
 
     def available(self):
-        return self.binary and os.access(self.binary, os.X_OK)
+        host_path = (self.chroot.rstrip("/") + self.binary) if self.chroot else self.binary
+        return self.binary and os.access(host_path, os.X_OK)
 
     def run(self, workload, sock, seconds, server_pid=None):
         if not self.available():
             self.errors.setdefault(workload, "binary %s not built" % self.binary)
             return None
         srv0 = proc_cpu_seconds(server_pid) if server_pid else None
-        rc, out, err, _, _ = run_timed([self.binary, workload, sock, str(seconds)],
+        rc, out, err, _, _ = run_timed(self.command([workload, self.sock(sock), str(seconds)]),
                                        self.env, timeout=seconds * 10 + 60)
         srv1 = proc_cpu_seconds(server_pid) if server_pid else None
         res = parse_result(out) if rc == 0 else None
@@ -176,6 +192,11 @@ class Build:
             return None
         if not self.loads_expected_lib(res["lib"]):
             self.errors.setdefault(workload, "loaded the wrong library: %s" % res["lib"])
+            return None
+        if self.expect_ext is not None and workload != "fill" and \
+                res.get("ext") != self.expect_ext:
+            self.errors.setdefault(workload, "extended headers negotiated=%s, expected %s"
+                                   % (res.get("ext"), self.expect_ext))
             return None
         self.lib_path, self.version = res["lib"], res["version"]
         self.results.setdefault(workload, []).append(res)
@@ -190,6 +211,47 @@ def proc_cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+class ChrootQemu:
+    """qemu-nbd 10 inside the Debian 13 chroot, serving a sparse 1 GiB raw
+    file on a Unix socket in tmpdir (a host path inside the chroot)."""
+
+    def __init__(self, root, tmpdir):
+        inner = lambda p: p[len(root.rstrip("/")):]
+        disk = os.path.join(tmpdir, "qemu.raw")
+        with open(disk, "wb") as f:
+            f.truncate(1 << 30)
+        self.sock = os.path.join(tmpdir, "qemu.sock")
+        pidfile = os.path.join(tmpdir, "qemu.pid")
+        cmd = ["chroot", root, "qemu-nbd", "-t", "-k", inner(self.sock),
+               "--pid-file=" + inner(pidfile), "-f", "raw", "--cache=writeback",
+               inner(disk)]
+        # chroot execs qemu-nbd, so this pid is the server's.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env_sys())
+        deadline = time.monotonic() + 15
+        while not (os.path.exists(pidfile) and os.path.exists(self.sock)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("qemu-nbd did not start: %s" % " ".join(cmd))
+            time.sleep(0.05)
+
+    def pid(self):
+        return self.proc.pid if self.proc.poll() is None else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# The workloads also run against qemu-nbd, which negotiates extended headers
+# with libnbd 1.22 (nbdkit 1.42 does not).
+QEMU_WORKLOADS = ["read4k-sync", "read4k-qd64", "seqread256k", "seqwrite256k"]
 
 
 def rate(res, unit):
@@ -337,6 +399,83 @@ def bench_go(sock, libdir, seconds, count, timeout):
     elif not summary:
         error = "go test printed no benchmark lines"
     return summary, error, out
+
+
+# ---------------------------------------------------------------- fio
+
+# fio's own nbd ioengine (an independent benchmark users run), Debian 12's
+# fio linked dynamically with libnbd.so.0, so LD_LIBRARY_PATH picks the
+# library.  name, label, fio options.
+FIO_JOBS = [
+    ("randread4k-qd1", "fio randread 4 KiB, QD1", ["--rw=randread", "--bs=4k", "--iodepth=1"]),
+    ("randread4k-qd64", "fio randread 4 KiB, QD64", ["--rw=randread", "--bs=4k", "--iodepth=64"]),
+    ("randwrite4k-qd32", "fio randwrite 4 KiB, QD32", ["--rw=randwrite", "--bs=4k", "--iodepth=32"]),
+    ("seqread256k-qd16", "fio sequential read 256 KiB, QD16", ["--rw=read", "--bs=256k", "--iodepth=16"]),
+]
+
+
+def fio_has_nbd():
+    fio = shutil.which("fio")
+    if not fio:
+        return None, "fio not installed (apt-get install fio)"
+    p = subprocess.run([fio, "--enghelp=nbd"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if "uri" not in p.stdout:
+        return None, "this fio has no nbd ioengine"
+    return fio, None
+
+
+def fio_run(fio, build, opts, uri, seconds):
+    """One fio run; returns a result dict like parse_result's, or an error."""
+    cmd = [fio, "--name=nbd", "--ioengine=nbd", "--uri=" + uri, "--size=64M",
+           "--time_based", "--runtime=%g" % seconds, "--ramp_time=0",
+           "--output-format=json"] + opts
+    rc, out, err, _, _ = run_timed(cmd, build.env, timeout=seconds * 10 + 60)
+    if rc != 0:
+        return None, "exit %s: %s" % (rc, (err.strip() or out.strip())[-300:])
+    try:
+        job = json.loads(out[out.index("{"):])["jobs"][0]
+    except (ValueError, KeyError, IndexError) as e:
+        return None, "unreadable fio output (%s)" % e
+    ios = job["read"]["total_ios"] + job["write"]["total_ios"]
+    nbytes = job["read"]["io_bytes"] + job["write"]["io_bytes"]
+    secs = job["job_runtime"] / 1000.0
+    # fio's usr_cpu/sys_cpu are percentages of the job's runtime.
+    cpu = (job["usr_cpu"] + job["sys_cpu"]) / 100.0 * secs
+    return {"ops": ios, "bytes": nbytes, "seconds": secs, "cpu": cpu,
+            "sys": job["sys_cpu"] / 100.0 * secs}, None
+
+
+def bench_fio(builds, uri, rounds, seconds):
+    """Interleaved rounds of each fio job with each build's library.
+    Returns (job -> (build name -> list of results), errors)."""
+    fio, why = fio_has_nbd()
+    results = {j[0]: {b.name: [] for b in builds} for j in FIO_JOBS}
+    if not fio:
+        return results, {"fio": why}
+    errors = {}
+    for b in builds:
+        line = ldd_libnbd(fio, b.env)
+        log("  %s: %s" % (b.name, line))
+        m = re.search(r"=>\s*(\S+)", line)
+        if not m or not b.loads_expected_lib(m.group(1)):
+            errors[b.name] = "fio would not load libnbd.so.0 from %s (%s)" % (b.lib_expect, line)
+    for name, label, opts in FIO_JOBS:
+        log("%s (%s):" % (name, label))
+        for rnd in range(rounds):
+            order = builds if rnd % 2 == 0 else list(reversed(builds))
+            for b in order:
+                if b.name in errors:
+                    continue
+                res, err = fio_run(fio, b, opts, uri, seconds)
+                if res is None:
+                    errors.setdefault("%s %s" % (b.name, name), err)
+                    log("  %-6s round %d: FAILED: %s" % (b.name, rnd + 1, err))
+                    continue
+                results[name][b.name].append(res)
+                log("  %-6s round %d: %10.0f IOPS %8.2f us CPU/op (fio's usr+sys)" % (
+                    b.name, rnd + 1, res["ops"] / res["seconds"], cpu_per_op_us(res)))
+    return results, errors
 
 
 # ---------------------------------------------------------------- syscalls
@@ -634,6 +773,106 @@ def build_report(args, ours, sysb, summaries, copy, copy_err, go, go_err):
     return "\n".join(lines)
 
 
+def extra_report(args, b13, summaries13, fio_res, fio_err, fio_builds,
+                 qemu_sum=None, qemu_builds=()):
+    """The libnbd 1.22 table (Debian 13 chroot) and the fio table."""
+    lines = []
+    if b13:
+        o13, d13 = b13
+        lines.append("Against libnbd %s (Debian 13 chroot %s; the same benchmark binary and "
+                     "the same nbdkit as above; both columns run in the chroot, on trixie's "
+                     "glibc, ours with LD_LIBRARY_PATH=/opt/ours):"
+                     % (d13.version or "1.22", args.chroot))
+        lines.append("")
+        lines.append("| Workload | ours (in trixie) | libnbd 1.22 | ratio ours/1.22 | CPU/op ours | "
+                     "CPU/op 1.22 | CPU/op ratio |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        for workload, label, unit in WORKLOADS:
+            so, ss = summaries13.get(workload, (None, None))
+            lines.append("| %s (%s) | %s | %s | %s | %s | %s | %s |" % (
+                label, UNIT_NAME[unit],
+                fmt_rate(so and so["rate"], unit), fmt_rate(ss and ss["rate"], unit),
+                fmt_ratio(so and so["rate"], ss and ss["rate"]),
+                "%.2f us" % so["cpu_us"] if so else FAILED,
+                "%.2f us" % ss["cpu_us"] if ss else FAILED,
+                fmt_ratio(so and so["cpu_us"], ss and ss["cpu_us"])))
+        lines.append("")
+        for b in b13:
+            for w, e in b.errors.items():
+                lines.append("- %s %s: %s" % (b.name, w, e.replace("\n", " ")[:300]))
+        if any(b.errors for b in b13):
+            lines.append("")
+    if qemu_sum:
+        lines.append("Against qemu-nbd 10.0 in the Debian 13 chroot (raw 1 GiB file, "
+                     "--cache=writeback; the same binary in the chroot): libnbd 1.22 "
+                     "with extended headers (its default; qemu-nbd agrees) and with "
+                     "them off (nbd_set_request_extended_headers(false)); ours has none:")
+        lines.append("")
+        lines.append("| Workload | ours | 1.22 ext on | 1.22 ext off | ours/on | ours/off | "
+                     "CPU/op ours | on | off | CPU ratio ours/on | ours/off |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for workload, label, unit in WORKLOADS:
+            if workload not in qemu_sum:
+                continue
+            so, son, soff = qemu_sum[workload]
+            cpu = lambda x: "%.2f us" % x["cpu_us"] if x else FAILED
+            lines.append("| %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                label, UNIT_NAME[unit],
+                fmt_rate(so and so["rate"], unit), fmt_rate(son and son["rate"], unit),
+                fmt_rate(soff and soff["rate"], unit),
+                fmt_ratio(so and so["rate"], son and son["rate"]),
+                fmt_ratio(so and so["rate"], soff and soff["rate"]),
+                cpu(so), cpu(son), cpu(soff),
+                fmt_ratio(so and so["cpu_us"], son and son["cpu_us"]),
+                fmt_ratio(so and so["cpu_us"], soff and soff["cpu_us"])))
+        lines.append("")
+        for b in qemu_builds:
+            for w, e in b.errors.items():
+                lines.append("- qemu-nbd %s %s: %s" % (b.name, w, e.replace("\n", " ")[:300]))
+        lines.append("")
+    if fio_res is not None:
+        lines.append("fio %s `nbd` ioengine (Debian 12's fio; the same nbdkit memory export; "
+                     "%d rounds x %g s, libraries alternating, medians; CPU/op from fio's "
+                     "usr+sys CPU of the job, which includes fio's own work):"
+                     % (fio_version(), args.rounds, args.fio_seconds))
+        lines.append("")
+        ob, sb = fio_builds
+        lines.append("| fio job | ours | libnbd 1.14 | ratio | CPU/op ours | CPU/op 1.14 | CPU/op ratio |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        for name, label, opts in FIO_JOBS:
+            unit = "mibs" if "--bs=256k" in opts else "iops"
+            so = summarize_list(fio_res.get(name, {}).get(ob.name, []), unit)
+            ss = summarize_list(fio_res.get(name, {}).get(sb.name, []), unit)
+            lines.append("| %s (%s) | %s | %s | %s | %s | %s | %s |" % (
+                label, UNIT_NAME[unit],
+                fmt_rate(so and so["rate"], unit), fmt_rate(ss and ss["rate"], unit),
+                fmt_ratio(so and so["rate"], ss and ss["rate"]),
+                "%.2f us" % so["cpu_us"] if so else FAILED,
+                "%.2f us" % ss["cpu_us"] if ss else FAILED,
+                fmt_ratio(so and so["cpu_us"], ss and ss["cpu_us"])))
+        lines.append("")
+        for k, e in fio_err.items():
+            lines.append("- fio %s: %s" % (k, e.replace("\n", " ")[:300]))
+        if fio_err:
+            lines.append("")
+    return "\n".join(lines)
+
+
+def summarize_list(rs, unit):
+    if not rs:
+        return None
+    return {"rate": statistics.median(rate(r, unit) for r in rs),
+            "cpu_us": statistics.median(cpu_per_op_us(r) for r in rs)}
+
+
+def fio_version():
+    try:
+        return subprocess.run(["fio", "--version"], stdout=subprocess.PIPE,
+                              text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -649,6 +888,18 @@ def main():
     ap.add_argument("--out", default=None, help="save the markdown table here")
     ap.add_argument("--no-nbdcopy", action="store_true")
     ap.add_argument("--no-go", action="store_true")
+    ap.add_argument("--chroot", default=None,
+                    help="Debian 13 chroot (debian13-chroot.sh, mounted): also run the "
+                         "workloads there with libnbd 1.22 and with ours")
+    ap.add_argument("--chroot-bin", default="/opt/bench/nbdbench",
+                    help="the benchmark binary, as a path inside the chroot")
+    ap.add_argument("--chroot-libdir", default="/opt/ours",
+                    help="our libnbd.so.0's directory inside the chroot")
+    ap.add_argument("--no-fio", action="store_true")
+    ap.add_argument("--no-qemu", action="store_true",
+                    help="with --chroot: skip the qemu-nbd (extended headers) runs")
+    ap.add_argument("--fio-seconds", type=float, default=None,
+                    help="runtime of each fio run (default: --seconds)")
     ap.add_argument("--syscalls", action="store_true",
                     help="count system calls per op instead of timing")
     ap.add_argument("--tracer", choices=["auto", "perf", "strace"], default="auto",
@@ -668,8 +919,23 @@ def main():
     ours = Build("ours", os.path.abspath(args.ours), env_ours(ours_libdir), ours_libdir)
     sysb = Build("libnbd", os.path.abspath(args.sys), env_sys(), args.sys_libdir)
     builds = [ours, sysb]
+    b13 = None
+    if args.chroot and not args.syscalls:
+        root = os.path.realpath(args.chroot)
+        args.chroot = root
+        ours13 = Build("ours13", args.chroot_bin,
+                       dict(env_sys(), LD_LIBRARY_PATH=args.chroot_libdir),
+                       args.chroot_libdir, chroot=root)
+        deb13 = Build("deb13", args.chroot_bin, env_sys(),
+                      "/usr/lib/x86_64-linux-gnu", chroot=root)
+        b13 = (ours13, deb13)
+    if args.fio_seconds is None:
+        args.fio_seconds = args.seconds
 
-    tmpdir = tempfile.mkdtemp(prefix="nbdbench.")
+    # With a chroot, the sockets live inside it so that its programs reach
+    # the same nbdkit.
+    tmpdir = tempfile.mkdtemp(prefix="nbdbench.",
+                              dir=os.path.join(args.chroot, "tmp") if b13 else None)
     kits = []
     try:
         mem = Nbdkit(tmpdir, "memory", ["memory", "1G"])
@@ -691,11 +957,14 @@ def main():
             run_syscalls(builds, mem.sock, args.seconds, tmpdir, args.tracer)
             return 0
 
-        summaries = {}
+        summaries, summaries13 = {}, {}
+        timed = builds + list(b13 or [])
         for workload, label, unit in WORKLOADS:
             log("%s (%s):" % (workload, label))
             for rnd in range(args.rounds):
-                order = builds if rnd % 2 == 0 else list(reversed(builds))
+                # Every build goes first in turn.
+                k = rnd % len(timed)
+                order = timed[k:] + timed[:k]
                 for b in order:
                     if workload in b.errors:
                         continue      # failed once: do not retry every round
@@ -710,8 +979,53 @@ def main():
                             b.name, rnd + 1, b.errors[workload][:300]))
             summaries[workload] = (summarize(ours, workload, unit),
                                    summarize(sysb, workload, unit))
+            if b13:
+                summaries13[workload] = (summarize(b13[0], workload, unit),
+                                         summarize(b13[1], workload, unit))
         for w in ("read4k-sync", "read4k-qd64", "seqread256k", "connect", "read4k-mt8"):
             summaries.setdefault(w, (None, None))
+
+        qemu_sum, qemu_builds = {}, []
+        qwork = [w for w in QEMU_WORKLOADS if any(w == x[0] for x in WORKLOADS)]
+        if b13 and not args.no_qemu and qwork:
+            log("qemu-nbd 10 in the chroot (libnbd 1.22 with extended headers on and off):")
+            q = ChrootQemu(args.chroot, tmpdir)
+            kits.append(q)
+            root = args.chroot
+            qemu_builds = [
+                Build("qours", args.chroot_bin,
+                      dict(env_sys(), LD_LIBRARY_PATH=args.chroot_libdir),
+                      args.chroot_libdir, chroot=root, expect_ext="0"),
+                Build("q122", args.chroot_bin, env_sys(),
+                      "/usr/lib/x86_64-linux-gnu", chroot=root, expect_ext="1"),
+                Build("q122ne", args.chroot_bin,
+                      dict(env_sys(), NBDBENCH_EXTENDED_HEADERS="0"),
+                      "/usr/lib/x86_64-linux-gnu", chroot=root, expect_ext="0"),
+            ]
+            if not qemu_builds[1].run("fill", q.sock, args.seconds):
+                log("bench: warning: could not prefill qemu-nbd: %s"
+                    % qemu_builds[1].errors.get("fill"))
+            qemu_builds[1].errors.pop("fill", None)
+            qemu_builds[1].results.pop("fill", None)
+            units = {w: u for w, _, u in WORKLOADS}
+            for workload in qwork:
+                log("%s on qemu-nbd:" % workload)
+                for rnd in range(args.rounds):
+                    k = rnd % len(qemu_builds)
+                    for b in qemu_builds[k:] + qemu_builds[:k]:
+                        if workload in b.errors:
+                            continue
+                        res = b.run(workload, q.sock, args.seconds, q.pid())
+                        if res:
+                            log("  %-6s round %d: %10.0f %-6s %8.2f us CPU/op" % (
+                                b.name, rnd + 1, rate(res, units[workload]),
+                                UNIT_NAME[units[workload]], cpu_per_op_us(res)))
+                        else:
+                            log("  %-6s round %d: FAILED: %s" % (
+                                b.name, rnd + 1, b.errors[workload][:300]))
+                qemu_sum[workload] = tuple(summarize(b, workload, units[workload])
+                                           for b in qemu_builds)
+            q.stop()
 
         copy, copy_err = {}, {}
         if not args.no_nbdcopy:
@@ -720,6 +1034,11 @@ def main():
             kits.append(pat)
             copy, copy_err = bench_nbdcopy(builds, pat.uri(), max(args.rounds, 5),
                                            timeout=120)
+
+        fio_res, fio_err = None, {}
+        if not args.no_fio:
+            log("fio nbd ioengine (nbdkit memory, 64 MiB):")
+            fio_res, fio_err = bench_fio(builds, mem.uri(), args.rounds, args.fio_seconds)
 
         go, go_err = {}, None
         if not args.no_go:
@@ -732,6 +1051,8 @@ def main():
                 log("  " + go_err)
 
         report = build_report(args, ours, sysb, summaries, copy, copy_err, go, go_err)
+        report += "\n" + extra_report(args, b13, summaries13, fio_res, fio_err, builds,
+                                       qemu_sum, qemu_builds)
         log("")
         log(report)
         if args.out:
