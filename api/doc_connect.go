@@ -20,7 +20,7 @@ const tlsRefusedSync = `TLS is required (nbd_set_tls(3), or an nbds URI) but the
 const tlsUnbuiltAsync = `nbd_set_tls(3) requires TLS and the library was built without GnuTLS (nbd_supports_tls(3) is false): the call fails before opening anything and the handle stays created. (A server that refuses TLS is reported later, with ENOTSUP, by the call that drives the handshake.)`
 
 // tlsAuthFailed is the EACCES row of the synchronous connect calls.
-const tlsAuthFailed = `TLS was used and the TLS handshake failed: the server's certificate was rejected (its chain is not trusted, or it does not carry the expected name; see nbd_set_tls_verify_peer(3)), or the server rejected our certificate or pre-shared key. The error message gives GnuTLS's reason; the handle is dead.`
+const tlsAuthFailed = `TLS was used and the TLS handshake failed: the server's certificate was rejected (its chain is not trusted, or it does not carry the expected name; see nbd_set_tls_verify_peer(3)), or the server refused our certificate or pre-shared key with a TLS alert. The error message gives GnuTLS's reason; the handle is dead. (Many servers refuse a client's certificate or key by closing the connection instead, which is ECONNRESET.)`
 
 func init() {
 	addDocs(map[string]Doc{
@@ -49,7 +49,7 @@ An nbds scheme sets LIBNBD_TLS_REQUIRE (nbd_set_tls(3)): the connection fails ra
 				{"ENOENT", "The host name could not be resolved; or a TLS credential file is missing (the certificates directory, the client key beside client-cert.pem, the PSK file or its line for the user; the handle is dead)."},
 				{"ECONNREFUSED", "No server listens at the address (other errors of connect(2) are possible)."},
 				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
-				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included: this is how most servers refuse our TLS certificate or pre-shared key (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect_uri", "get_uri", "is_uri", "supports_uri", "set_uri_allow_transports", "set_uri_allow_tls", "set_uri_allow_local_file", "connect_tcp", "connect_unix", "connect_vsock", "set_opt_mode"},
 		},
@@ -65,7 +65,7 @@ An nbds scheme sets LIBNBD_TLS_REQUIRE (nbd_set_tls(3)): the connection fails ra
 				{"ENOENT", "No socket exists at that path (the handle is dead)."},
 				{"ECONNREFUSED", "Nothing listens on the socket (the handle is dead)."},
 				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
-				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included: this is how most servers refuse our TLS certificate or pre-shared key (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect_unix", "connect_uri", "connect_socket"},
 		},
@@ -82,7 +82,7 @@ The kernel must support AF_VSOCK (nbd_supports_vsock(3) reports whether the libr
 				{"EAFNOSUPPORT", "The kernel has no AF_VSOCK support (the handle is dead)."},
 				{"ECONNREFUSED", "Nothing listens on that port of that CID, or the CID is unknown (other errors of connect(2), such as ENODEV or ETIMEDOUT, are possible; the handle is dead)."},
 				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
-				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included: this is how most servers refuse our TLS certificate or pre-shared key (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect_vsock", "supports_vsock", "connect_uri"},
 		},
@@ -100,7 +100,7 @@ When the name resolves to several addresses, they are tried in order until one a
 				{"EACCES", tlsAuthFailed},
 				{"ECONNREFUSED", "No address accepted the connection (other errors of connect(2) are possible; the handle is created again)."},
 				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
-				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included: this is how most servers refuse our TLS certificate or pre-shared key (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect_tcp", "connect_uri", "connect"},
 		},
@@ -233,7 +233,7 @@ If the connect fails at once (for example ECONNREFUSED on a Unix socket), the ca
 				{"EACCES", tlsAuthFailed},
 				{"ECONNREFUSED", "Nothing listens at the address (other errors of socket(2) and connect(2) are possible; the handle is dead)."},
 				{"EPROTO", "The server broke the protocol during the handshake, or the TLS handshake failed for a reason other than those above (including unencrypted bytes after the server agreed to NBD_OPT_STARTTLS)."},
-				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included (the handle is dead)."},
+				{"ECONNRESET", "The server closed the connection during the handshake, the TLS handshake included: this is how most servers refuse our TLS certificate or pre-shared key (the handle is dead)."},
 			},
 			SeeAlso: []string{"aio_connect", "connect_tcp", "connect_socket"},
 		},

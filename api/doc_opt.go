@@ -81,8 +81,8 @@ This call is meant for testing servers. Asking again on a connection that is alr
 
 This call comes from libnbd 1.16.`,
 			Errors: []Errno{
-				{"EACCES", "The TLS handshake failed because the server's certificate was rejected (untrusted chain, wrong name) or the server rejected our credentials; the handle is dead."},
-				{"ECONNRESET", "The server closed the connection, also during the TLS handshake; the handle is dead."},
+				{"EACCES", "The TLS handshake failed because the server's certificate was rejected (untrusted chain, wrong name) or the server refused our credentials with a TLS alert; the handle is dead."},
+				{"ECONNRESET", "The server closed the connection, also during or right after the TLS handshake (how most servers refuse our certificate or key); the handle is dead."},
 				{"EPROTO", "The server broke the protocol (unencrypted bytes after agreeing, an agreement on a connection already encrypted) or the TLS handshake failed otherwise; the handle is dead."},
 				{"ENOENT", "A credential file (client-key.pem beside client-cert.pem, the PSK file or its line for the user, the certificates directory) is missing; the handle is dead."},
 				{"EINVAL", "Also: a TLS credential file could not be loaded; the handle is dead."},

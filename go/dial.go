@@ -42,8 +42,12 @@ func WithSetup(f func(*Handle) error) Option {
 
 // Dial creates a Handle, connects it to the server named by the NBD URI
 // (nbd://host[:port]/export, nbd+unix:///export?socket=path,
-// nbd+vsock://cid[:port]/export) and returns it ready for I/O. The
-// options are applied before connecting.
+// nbd+vsock://cid[:port]/export, and the nbds forms, which require TLS:
+// see the package doc's TLS section) and returns it ready for I/O. The
+// options are applied before connecting. A URI naming local files
+// (tls-certificates, tls-psk-file) fails with EPERM unless an option
+// calls SetURIAllowLocalFile(true); WithTLSCertificates and WithTLSPSK
+// need no such permission.
 //
 // If ctx ends before the handshake is done, or anything fails, Dial
 // closes the handle and returns the error (ctx.Err() for the former).
@@ -86,7 +90,8 @@ func WithTLS(mode TLSMode) Option {
 // (nbd_set_tls_certificates: ca-cert.pem, and client-cert.pem with
 // client-key.pem when the server checks clients). The server's
 // certificate is verified against ca-cert.pem, and its name against the
-// host of a TCP URI (or WithTLSHostname).
+// host of a TCP URI (or WithTLSHostname). Like every TLS option it needs
+// the package built with -tags gnutls (ENOTSUP otherwise).
 func WithTLSCertificates(dir string) Option {
 	return WithSetup(func(h *Handle) error {
 		if err := h.SetTLS(TLSRequire); err != nil {
@@ -98,7 +103,7 @@ func WithTLSCertificates(dir string) Option {
 
 // WithTLSPSK requires TLS with a pre-shared key: file is in psktool's
 // format ("user:hexkey" lines) and user picks the line
-// (nbd_set_tls_psk_file, nbd_set_tls_username).
+// (nbd_set_tls_psk_file, nbd_set_tls_username). Needs -tags gnutls.
 func WithTLSPSK(file, user string) Option {
 	return WithSetup(func(h *Handle) error {
 		if err := h.SetTLS(TLSRequire); err != nil {
@@ -114,6 +119,7 @@ func WithTLSPSK(file, user string) Option {
 // WithTLSHostname sets the name the server's certificate must carry
 // (and the SNI sent), for example when connecting over a Unix socket or
 // to an address the certificate does not name (nbd_set_tls_hostname).
+// Needs -tags gnutls.
 func WithTLSHostname(name string) Option {
 	return WithSetup(func(h *Handle) error { return h.SetTLSHostname(name) })
 }

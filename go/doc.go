@@ -15,6 +15,22 @@
 // caller's copy stays the caller's. Every blocking call takes a context;
 // the Aio forms return at once and WaitConnected waits.
 //
+// # TLS
+//
+// Build with -tags gnutls (GnuTLS's headers needed: Debian
+// libgnutls28-dev) and TLS works as in the C library: an nbds URI
+// (nbds://host/export, nbds+unix:///export?socket=path) requires it, and
+// WithTLSCertificates (X.509: ca-cert.pem, and a client certificate if
+// the server checks clients), WithTLSPSK (pre-shared keys, psktool's
+// format), WithTLSHostname and WithTLS set it up for any URI; with
+// Create, use SetTLS and the other SetTLS* methods before connecting.
+// TLSNegotiated reports the result and OptStartTLS starts TLS by hand in
+// option mode. A URI's tls-certificates and tls-psk-file parameters name
+// local files, which a URI may only do after SetURIAllowLocalFile(true)
+// (EPERM otherwise). Without the tag SupportsTLS is false and every TLS
+// connection fails with ENOTSUP (a message naming the tag), so that a
+// plain build needs no GnuTLS.
+//
 // # I/O
 //
 // A Handle is an io.ReaderAt and io.WriterAt (ReadAt, WriteAt: any
@@ -67,6 +83,6 @@
 // By default the C core (the Go package ../c/lib, whose C files cgo
 // compiles) is built into the program: only a C compiler is needed, and
 // "go mod vendor" copies it. Build with -tags libnbd_system to link an
-// installed libnbd instead (-lnbd). Without cgo the package does not
-// build.
+// installed libnbd instead (-lnbd). -tags gnutls adds TLS to the
+// embedded core (see TLS above). Without cgo the package does not build.
 package nbd

@@ -40,7 +40,7 @@ int
 nbd_internal_refuse_tls_required (struct nbd_handle *h)
 {
   if (h->tls == LIBNBD_TLS_REQUIRE && !nbd_internal_tls_available ()) {
-    set_error (ENOTSUP, "TLS was required but this build of libnbd does not support TLS");
+    set_error (ENOTSUP, "TLS is required, but " NBD_NO_TLS_MSG);
     return -1;
   }
   return 0;

@@ -315,6 +315,10 @@ extern ssize_t nbd_internal_send (struct nbd_handle *h, const void *buf, size_t 
  * On failure these return -1 with errno set and leave a message for
  * nbd_internal_tls_error; they never change the handle's state. */
 extern const struct nbd_transport nbd_internal_tls_transport;
+/* Why TLS cannot be used in a build without GnuTLS (the C library's
+ * Makefile always has it; the Go package has it with a build tag). */
+#define NBD_NO_TLS_MSG "this build of libnbd has no TLS support (it was compiled " \
+  "without GnuTLS; Go programs need the gnutls build tag: go build -tags gnutls)"
 extern bool nbd_internal_tls_available (void);
 /* Loads the credentials the settings name and creates a client session
  * on h->fd; HOSTNAME (or NULL) is sent as SNI and checked against the

@@ -228,7 +228,7 @@ nbd_unlocked_aio_opt_structured_reply (struct nbd_handle *h, nbd_completion_call
 static int
 refuse_without_tls (void)
 {
-  set_error (ENOTSUP, "this build of libnbd has no TLS support (built without GnuTLS)");
+  set_error (ENOTSUP, "%s", NBD_NO_TLS_MSG);
   return -1;
 }
 

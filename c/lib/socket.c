@@ -55,13 +55,24 @@ nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n)
 
 /* Why the transport failed: GnuTLS's reason for a TLS connection (the
  * errno alone would hide it), else the system's. */
+/* With TLS 1.3 a server refuses our certificate or key after the client
+ * has finished its handshake: all the client sees is the connection
+ * closing while it negotiates.  Said so, since nothing else will. */
+static const char *
+tls_close_hint (const struct nbd_handle *h)
+{
+  return h->tls_negotiated && nbd_internal_is_handshaking (h)
+    ? " (while negotiating over TLS: the server may have refused our certificate or key)"
+    : "";
+}
+
 static void
 transport_failed (struct nbd_handle *h, int err, const char *what)
 {
   if (h->tls_state && err != EPIPE)
-    set_dead (h, err, "%s: %s", what, nbd_internal_tls_error (h));
+    set_dead (h, err, "%s: %s%s", what, nbd_internal_tls_error (h), tls_close_hint (h));
   else
-    set_dead (h, err, "%s: %s", what, strerror (err));
+    set_dead (h, err, "%s: %s%s", what, strerror (err), tls_close_hint (h));
 }
 
 /* The name the server's certificate must carry: nbd_set_tls_hostname's,
@@ -147,8 +158,8 @@ on_eof (struct nbd_handle *h)
     set_dead (h, ENOTCONN, "server closed the connection with %d command(s) in flight",
               h->nr_inflight + h->nr_sendq);
   else
-    set_dead (h, ECONNRESET, "server closed the connection in the middle of a message (state %s)",
-              nbd_internal_state_name (h->state));
+    set_dead (h, ECONNRESET, "server closed the connection in the middle of a message (state %s)%s",
+              nbd_internal_state_name (h->state), tls_close_hint (h));
 }
 
 int

@@ -66,9 +66,15 @@ fail (struct nbd_tls *t, int errnum, const char *fmt, ...)
 {
   va_list ap;
 
+  size_t n;
+
   va_start (ap, fmt);
   vsnprintf (t->err, sizeof t->err, fmt, ap);
   va_end (ap);
+  /* GnuTLS's texts may end in blanks: they would show in messages. */
+  n = strlen (t->err);
+  while (n > 0 && (t->err[n - 1] == ' ' || t->err[n - 1] == '\n'))
+    t->err[--n] = '\0';
   errno = errnum;
   return -1;
 }
@@ -322,8 +328,8 @@ handshake_failed (struct nbd_handle *h, struct nbd_tls *t, int r)
   }
   if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PUSH_ERROR ||
       r == GNUTLS_E_PULL_ERROR)
-    return fail (t, ECONNRESET, "TLS handshake: %s (the server closed the connection)",
-                 gnutls_strerror (r));
+    return fail (t, ECONNRESET, "TLS handshake: the server closed the connection (it may "
+                 "have refused our certificate or key): %s", gnutls_strerror (r));
   if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
     return fail (t, EACCES, "TLS handshake: the server sent the alert \"%s\"",
                  gnutls_alert_get_name (gnutls_alert_get (t->session)));
@@ -543,7 +549,7 @@ nbd_internal_tls_available (void)
 const char *
 nbd_internal_tls_error (struct nbd_handle *h)
 {
-  return "this build of libnbd has no TLS support (built without GnuTLS)";
+  return NBD_NO_TLS_MSG;
 }
 
 int

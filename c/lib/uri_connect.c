@@ -38,8 +38,7 @@ aio_connect_uri_locked (struct nbd_handle *h, const char *uri)
     goto out;
   }
   if (u.tls && !nbd_internal_tls_available ()) {
-    set_error (ENOTSUP, "%s: the URI requires TLS, which this build of libnbd does not support",
-               uri);
+    set_error (ENOTSUP, "%s: the URI requires TLS, but %s", uri, NBD_NO_TLS_MSG);
     goto out;
   }
   if (strlen (u.export_name) > NBD_MAX_STRING) {

@@ -208,6 +208,10 @@ test_client_certificate (void)
    * when the server gives up, so any is accepted). */
   h = x509_handle (ca_only_dir);
   ASSERT_SOME_FAIL (nbd_connect_unix (h, srv.sock));
+  /* TLS 1.3 shows the client only a close: the message says what it
+   * probably means. */
+  if (!H_SYSTEM_LIBNBD)
+    CU_ASSERT_PTR_NOT_NULL (strstr (nbd_get_error (), "may have refused our certificate or key"));
   CU_ASSERT_NOT_EQUAL (nbd_aio_is_ready (h), 1);
   nbd_close (h);
   h_stop (&srv);
@@ -235,6 +239,8 @@ test_psk (void)
   /* The wrong key for alice: the handshake fails. */
   h = psk_handle (wrong_psk_file, "alice");
   ASSERT_SOME_FAIL (nbd_connect_unix (h, srv.sock));
+  if (!H_SYSTEM_LIBNBD)
+    CU_ASSERT_PTR_NOT_NULL (strstr (nbd_get_error (), "may have refused our certificate or key"));
   CU_ASSERT_EQUAL (nbd_aio_is_dead (h), 1);
   nbd_close (h);
   /* A user the file does not have. */
@@ -296,6 +302,8 @@ test_require_plain_server (void)
   /* The server has no TLS: REQUIRE must not fall back to plaintext. */
   h = x509_handle (client_dir);
   ASSERT_TLS_FAIL (nbd_connect_unix (h, srv.sock), ENOTSUP);
+  if (!H_SYSTEM_LIBNBD)
+    CU_ASSERT_PTR_NOT_NULL (strstr (nbd_get_error (), "TLS is required, but the server refused to start it"));
   CU_ASSERT_NOT_EQUAL (nbd_aio_is_ready (h), 1);
   nbd_close (h);
   /* ALLOW does. */
