@@ -14,6 +14,7 @@ var Groups = []Group{
 		{Name: "MINIMUM", Value: "0", Doc: "smallest request alignment, in bytes"},
 		{Name: "PREFERRED", Value: "1", Doc: "preferred request size and alignment, in bytes"},
 		{Name: "MAXIMUM", Value: "2", Doc: "largest request payload, in bytes"},
+		{Name: "PAYLOAD", Value: "3", Doc: "largest read or write payload the library sends on this connection, in bytes (libnbd 1.22)"},
 	}},
 	{Name: "CMD_FLAG", Flags: true, Doc: "command flags (NBD_CMD_FLAG_* of the protocol)", Members: []Constant{
 		{Name: "FUA", Value: "0x01", Doc: "force unit access: the data is on stable storage before the reply"},

@@ -39,6 +39,7 @@ func init() {
 - LIBNBD_SIZE_MINIMUM: the smallest unit the server can handle without a read-modify-write cycle; requests should be aligned to it (LIBNBD_STRICT_ALIGN of nbd_set_strict_mode(3) refuses those that are not). A power of two between 1 and 65536.
 - LIBNBD_SIZE_PREFERRED: the size and alignment that give the best performance; a power of two of at least 512, and at least the minimum.
 - LIBNBD_SIZE_MAXIMUM: the largest payload of a read or write the server accepts; 0xffffffff means no limit other than the protocol's.
+- LIBNBD_SIZE_PAYLOAD (libnbd 1.22): not the server's figure but this library's: the largest read or write payload it sends on this connection, beyond which nbd_pread(3) and nbd_pwrite(3) fail with ERANGE before sending. It is the server's maximum when that is below 64 MiB, else 64 MiB, so it is never 0.
 
 The call returns 0 when the server did not announce constraints. Servers only announce them in reply to NBD_OPT_GO or NBD_OPT_INFO, and many only when asked (nbd_set_request_block_size(3), on by default). This library checks the announced values against the protocol's rules (a power-of-two minimum of at most 64 KiB, a preferred size of at least 512, a maximum that is a multiple of the minimum); values that break them are a protocol violation (EPROTO, the handle dies).
 

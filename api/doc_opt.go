@@ -175,9 +175,9 @@ On success the handle stays negotiating, and the export's details are available:
 
 The callback runs once per meta context, with its name, valid only during the callback; its return value is ignored, and its .free runs once the list is complete or the call fails. The call returns the number of contexts listed. Listing changes nothing: which contexts block status uses is decided when the export is selected (nbd_opt_go(3)).
 
-The server can only answer this when structured replies were negotiated; otherwise the call fails with ENOTSUP without asking.`,
+The server is asked even when structured replies were not negotiated (the protocol allows listing without them, and libnbd 1.16 and later ask); a server that will not list them then refuses, ENOTSUP or the error it gave.`,
 			Errors: []Errno{
-				{"ENOTSUP", "Structured replies were not negotiated, or the server does not support the option."},
+				{"ENOTSUP", "The server does not support the option (or refuses it without structured replies)."},
 				{"EPROTO", "The server broke the protocol; the handle is dead."},
 			},
 			SeeAlso: []string{"aio_opt_list_meta_context", "opt_list_meta_context_queries", "add_meta_context", "can_meta_context", "set_opt_mode"},
@@ -187,7 +187,7 @@ The server can only answer this when structured replies were negotiated; otherwi
 			Long: `In option mode, start asking which meta contexts the export offers, as nbd_opt_list_meta_context(3) does, without waiting. The context callback runs once per meta context as the answers arrive; then the completion callback runs. The call returns 0 once the request is on its way; the number of contexts is the number of context callbacks.
 
 ` + optAsync,
-			Errors:  []Errno{{"ENOTSUP", "Structured replies were not negotiated."}},
+			Errors:  []Errno{{"ENOTSUP", "The server does not support the option (the refusal reaches the completion callback)."}},
 			SeeAlso: []string{"opt_list_meta_context", "poll"},
 		},
 		"opt_list_meta_context_queries": {
@@ -195,7 +195,7 @@ The server can only answer this when structured replies were negotiated; otherwi
 			Long: `Like nbd_opt_list_meta_context(3), but the queries are the strings of queries (a NULL-terminated list, copied during the call) instead of the list kept with nbd_add_meta_context(3), which is left as it is. An empty list asks for every context the server offers. The call returns the number of contexts listed.
 
 This call comes from libnbd 1.16.`,
-			Errors:  []Errno{{"ENOTSUP", "Structured replies were not negotiated, or the server does not support the option."}},
+			Errors:  []Errno{{"ENOTSUP", "The server does not support the option (or refuses it without structured replies)."}},
 			SeeAlso: []string{"opt_list_meta_context", "aio_opt_list_meta_context_queries", "opt_set_meta_context_queries"},
 		},
 		"aio_opt_list_meta_context_queries": {

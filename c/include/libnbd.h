@@ -54,6 +54,7 @@ struct nbd_handle;
 #define LIBNBD_SIZE_MINIMUM                      0
 #define LIBNBD_SIZE_PREFERRED                    1
 #define LIBNBD_SIZE_MAXIMUM                      2
+#define LIBNBD_SIZE_PAYLOAD                      3
 
 /* command flags (NBD_CMD_FLAG_* of the protocol) */
 #define LIBNBD_CMD_FLAG_FUA                      0x01U

@@ -1981,7 +1981,7 @@ nbd_get_block_size (struct nbd_handle *h, int size_type)
     ret = -1;
     goto out;
   }
-  if (size_type != LIBNBD_SIZE_MINIMUM && size_type != LIBNBD_SIZE_PREFERRED && size_type != LIBNBD_SIZE_MAXIMUM) {
+  if (size_type != LIBNBD_SIZE_MINIMUM && size_type != LIBNBD_SIZE_PREFERRED && size_type != LIBNBD_SIZE_MAXIMUM && size_type != LIBNBD_SIZE_PAYLOAD) {
     set_error (EINVAL, "%s: invalid value %d", "size_type", size_type);
     ret = -1;
     goto out;

@@ -121,9 +121,7 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t co
     }
   }
   if (type == NBD_CMD_READ || type == NBD_CMD_WRITE) {
-    uint64_t max = NBD_MAX_REQUEST;
-    if (h->block_max && h->block_max != 0xffffffff && h->block_max < max)
-      max = h->block_max;
+    uint64_t max = nbd_internal_max_payload (h);
     if (count > max) {
       set_error (ERANGE, "request too large: %llu bytes (maximum %llu)",
                  (unsigned long long) count, (unsigned long long) max);

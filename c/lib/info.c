@@ -72,6 +72,7 @@ nbd_unlocked_get_block_size (struct nbd_handle *h, int size_type)
   switch (size_type) {
   case LIBNBD_SIZE_MINIMUM: return h->block_min;
   case LIBNBD_SIZE_PREFERRED: return h->block_pref;
+  case LIBNBD_SIZE_PAYLOAD: return nbd_internal_max_payload (h);
   default: return h->block_max;   /* LIBNBD_SIZE_MAXIMUM (checked by the wrapper) */
   }
 }

@@ -451,6 +451,17 @@ nbd_internal_is_big_read (const struct command *c)
   return c->type == NBD_CMD_READ && c->count >= NBD_BIG_READ;
 }
 
+/* The largest read or write payload we send on this connection: the
+ * server's maximum block size when it is below our own cap. */
+static inline uint64_t
+nbd_internal_max_payload (const struct nbd_handle *h)
+{
+  uint64_t max = NBD_MAX_REQUEST;
+  if (h->block_max && h->block_max != 0xffffffff && h->block_max < max)
+    max = h->block_max;
+  return max;
+}
+
 /* No reply is partly received: the parser waits for a fresh header. */
 static inline bool
 nbd_internal_between_replies (const struct nbd_handle *h)

@@ -56,11 +56,11 @@ opt_call (struct nbd_handle *h, uint32_t opt, bool sync,
 {
   int r;
 
-  if ((opt == NBD_OPT_LIST_META_CONTEXT || opt == NBD_OPT_SET_META_CONTEXT) &&
-      !h->sr_negotiated) {
+  /* Only SET needs structured replies (the protocol lets a client list
+   * contexts without them; libnbd 1.16 and later ask the server). */
+  if (opt == NBD_OPT_SET_META_CONTEXT && !h->sr_negotiated) {
     set_error (ENOTSUP, "server does not support structured replies, "
-               "so it cannot %s meta contexts",
-               opt == NBD_OPT_LIST_META_CONTEXT ? "list" : "set");
+               "so it cannot set meta contexts");
     return -1;
   }
   take_opt_callbacks (h, completion, list, ctx);

@@ -242,6 +242,11 @@ test_opt_structured_reply (void)
    * has servers that agree). */
   CU_ASSERT_EQUAL (nbd_opt_starttls (h), 0);
   CU_ASSERT_EQUAL (nbd_get_tls_negotiated (h), 0);
+  /* libnbd 1.22: the largest payload this library sends: 64 MiB here,
+   * as nbdkit's memory plugin announces no maximum. */
+#ifdef LIBNBD_SIZE_PAYLOAD
+  CU_ASSERT_EQUAL (nbd_get_block_size (h, LIBNBD_SIZE_PAYLOAD), -1);   /* no export info yet */
+#endif
   /* nbdkit 1.32 does not know NBD_OPT_EXTENDED_HEADERS: an answer. */
   CU_ASSERT_EQUAL (nbd_opt_extended_headers (h), 0);
   CU_ASSERT_EQUAL (nbd_get_extended_headers_negotiated (h), 0);
@@ -253,6 +258,9 @@ test_opt_structured_reply (void)
   H_ASSERT_OK (nbd_opt_go (h));
   CU_ASSERT (nbd_aio_is_ready (h));
   CU_ASSERT_EQUAL (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION), 1);
+#ifdef LIBNBD_SIZE_PAYLOAD
+  CU_ASSERT_EQUAL (nbd_get_block_size (h, LIBNBD_SIZE_PAYLOAD), 64 * 1024 * 1024);
+#endif
   nbd_close (h);
   h_stop (&srv);
 }

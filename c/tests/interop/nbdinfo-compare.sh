@@ -31,6 +31,9 @@ compare () {
     rs=$?
     run_ours "$@" > "$tmp/our.out" 2> "$tmp/our.err" </dev/null
     ro=$?
+    if [ -n "${ours_sed:-}" ]; then
+        sed -i -e "$ours_sed" "$tmp/our.out"
+    fi
     ncompared=$((ncompared + 1))
     if [ $rs -ne $ro ]; then
         fail "$label: exit status system=$rs ours=$ro"
@@ -190,7 +193,13 @@ compare "oldstyle --can structured-reply" nbdinfo --can structured-reply "$old"
 compare "oldstyle --list (error)" nbdinfo --list "$old"
 
 start_nbdkit "$tmp/nosr.sock" --no-sr data '("simple")*1000 @1048576 1' size=2M
+# The one deliberate difference: without structured replies libnbd 1.14
+# does not ask for the meta contexts (nbdinfo prints none), libnbd 1.16 and
+# later (and ours) ask, and nbdkit lists them.  check-debian13 compares this
+# case with libnbd 1.22 unnormalised.
+ours_sed='/^\tcontexts:$/,/^\t\tbase:allocation$/d;/^\t"contexts": \[$/,/^\t\],$/d'
 all_modes "no-sr" "nbd+unix:///?socket=$tmp/nosr.sock"
+ours_sed=
 
 start_nbdkit "$tmp/noext.sock" --filter=noextents memory 1M
 noext="nbd+unix:///?socket=$tmp/noext.sock"
