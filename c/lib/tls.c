@@ -12,7 +12,9 @@
  * Built without GnuTLS (no HAVE_GNUTLS, as the Go package is by default)
  * every entry point reports ENOTSUP and nbd_supports_tls is false. */
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,11 @@
 #define TLS_STAGE_SIZE 16384
 /* A piece at least this long is sent from the caller's buffer directly. */
 #define TLS_DIRECT_MIN 2048
+/* Encrypted bytes are received this many at a time.  GnuTLS asks its
+ * transport for each record's 5-byte header and then for its body, which
+ * straight from the socket costs two recv calls per record (per reply at
+ * 4 KiB); from this buffer one recv serves every record that has come. */
+#define TLS_RECV_AHEAD 65536
 
 struct nbd_tls {
   gnutls_session_t session;
@@ -43,7 +50,11 @@ struct nbd_tls {
    * of the caller's bytes: GnuTLS holds it and must be asked to finish it
    * (with no new data) before anything else is sent. */
   size_t send_pending;
+  int fd;
+  size_t ahead_pos, ahead_end;  /* unread part of ahead[] */
+  bool drained;                 /* the last recv left the socket empty */
   char err[512];
+  uint8_t ahead[TLS_RECV_AHEAD];
   uint8_t stage[TLS_STAGE_SIZE];
 };
 
@@ -240,6 +251,56 @@ is_ip_address (const char *host)
   return inet_pton (AF_INET, host, buf) == 1 || inet_pton (AF_INET6, host, buf) == 1;
 }
 
+/* GnuTLS's pull: serves what the last recv brought in before asking the
+ * socket again.  Bytes waiting here are invisible to poll(), which is
+ * why tls_pending counts them. */
+static ssize_t
+tls_pull (gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+  struct nbd_tls *t = ptr;
+  size_t n;
+
+  if (t->ahead_pos == t->ahead_end) {
+    ssize_t r;
+    /* A short recv emptied the socket: say so without asking again.  The
+     * caller polls (or its edge-triggered poller fires for anything that
+     * came since), and the next pull asks the socket. */
+    if (t->drained) {
+      t->drained = false;
+      gnutls_transport_set_errno (t->session, EAGAIN);
+      errno = EAGAIN;
+      return -1;
+    }
+    r = recv (t->fd, t->ahead, sizeof t->ahead, 0);
+    if (r <= 0) {
+      if (r < 0)
+        gnutls_transport_set_errno (t->session, errno);
+      return r;
+    }
+    t->ahead_pos = 0;
+    t->ahead_end = r;
+    t->drained = (size_t) r < sizeof t->ahead;
+  }
+  n = t->ahead_end - t->ahead_pos;
+  if (n > len) n = len;
+  memcpy (buf, t->ahead + t->ahead_pos, n);
+  t->ahead_pos += n;
+  return n;
+}
+
+/* Only used by GnuTLS with blocking sockets or timeouts, neither of which
+ * we set; given for completeness, as GnuTLS asks of a custom pull. */
+static int
+tls_pull_timeout (gnutls_transport_ptr_t ptr, unsigned ms)
+{
+  struct nbd_tls *t = ptr;
+  struct pollfd p = { .fd = t->fd, .events = POLLIN };
+
+  if (t->ahead_pos < t->ahead_end)
+    return 1;
+  return poll (&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int) ms);
+}
+
 void
 nbd_internal_tls_free (struct nbd_handle *h)
 {
@@ -295,7 +356,12 @@ nbd_internal_tls_start (struct nbd_handle *h, const char *hostname)
    * one (a Unix socket has none unless nbd_set_tls_hostname gave it). */
   if (!t->psk && h->tls_verify_peer)
     gnutls_session_set_verify_cert (t->session, hostname, 0);
-  gnutls_transport_set_int (t->session, h->fd);
+  /* Sends go straight to the socket (GnuTLS's own push on the fd);
+   * receives through tls_pull's buffer. */
+  t->fd = h->fd;
+  gnutls_transport_set_ptr2 (t->session, t, (gnutls_transport_ptr_t) (intptr_t) h->fd);
+  gnutls_transport_set_pull_function (t->session, tls_pull);
+  gnutls_transport_set_pull_timeout_function (t->session, tls_pull_timeout);
   debug (h, "TLS: starting the handshake (%s%s%s)",
                       t->psk ? "PSK" : "X.509",
                       hostname ? ", server name " : "", hostname ? hostname : "");
@@ -518,7 +584,8 @@ tls_close (struct nbd_handle *h, int fd)
 static bool
 tls_pending (struct nbd_handle *h)
 {
-  return h->tls_state && gnutls_record_check_pending (h->tls_state->session) > 0;
+  struct nbd_tls *t = h->tls_state;
+  return t && (t->ahead_pos < t->ahead_end || gnutls_record_check_pending (t->session) > 0);
 }
 
 const struct nbd_transport nbd_internal_tls_transport = {
