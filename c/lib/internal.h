@@ -27,6 +27,10 @@
 /* Receive buffer: large enough to hold any option reply we accept and to
  * pull many small replies out of the socket with one recv. */
 #define NBD_RBUF_SIZE         (256 * 1024)
+/* Allocated beyond NBD_RBUF_SIZE: room for a reply header in front of a
+ * whole 256 KiB payload (socket.c's guessed receive may have to move
+ * both into rbuf). */
+#define NBD_RBUF_SLACK        64
 /* A partial reply this far into rbuf is moved back to its start. */
 #define NBD_RBUF_COMPACT      (16 * 1024)
 /* Upper bound on one block-status chunk payload we are willing to buffer:
