@@ -49,6 +49,9 @@
  * already arrived are handled before the queue is sent.  Never across a
  * wait: when nothing has arrived the queue goes out first. */
 #define NBD_BATCH_INFLIGHT    16
+#ifndef NBD_BATCH_INFLIGHT_BIG
+#define NBD_BATCH_INFLIGHT_BIG 4
+#endif
 #define NBD_BATCH_REQUESTS    16
 /* nbd_shutdown waits this long for the server to close after NBD_CMD_DISC
  * (as libnbd does, so that the server has finished with the connection
@@ -260,6 +263,7 @@ struct nbd_handle {
   int nr_free_cmds;
   bool disc_queued, disc_sent;
   bool defer_send;            /* nbd_poll is handling arrived replies first */
+  bool send_held;             /* the last nbd_poll held the queue: the next sends it */
   bool draining;              /* reading the last words of a peer that hung up */
 
   /* threads */
