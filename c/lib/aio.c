@@ -214,12 +214,9 @@ nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
    * when nothing has arrived, poll_once sends everything before it sleeps,
    * and a queue held once goes out at the start of the next nbd_poll
    * whatever has arrived (send_held), so no request waits while other
-   * replies keep coming.  Big reads batch from fewer replies due: each
-   * one's reply fills the socket, so there is one reply per wake-up and
-   * otherwise one sendmsg per reply. */
+   * replies keep coming. */
   if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 && !h->send_held &&
-      h->nr_inflight >= (h->nr_big_reads > 0 ? NBD_BATCH_INFLIGHT_BIG : NBD_BATCH_INFLIGHT) &&
-      h->nr_sendq < NBD_BATCH_REQUESTS &&
+      h->nr_inflight >= NBD_BATCH_INFLIGHT && h->nr_sendq < NBD_BATCH_REQUESTS &&
       h->sendq_bytes < NBD_SEND_BATCH_BYTES && !h->poller_active) {
     uint64_t before = h->bytes_received;
     h->defer_send = true;

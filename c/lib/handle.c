@@ -28,7 +28,7 @@ nbd_create (void)
   snprintf (namebuf, sizeof namebuf, "nbd%u", atomic_fetch_add (&handle_counter, 1) + 1);
   h->name = strdup (namebuf);
   h->export_name = strdup ("");
-  h->rbuf = malloc (NBD_RBUF_SIZE + NBD_RBUF_SLACK);
+  h->rbuf = malloc (NBD_RBUF_SIZE);
   if (!h->name || !h->export_name || !h->rbuf) {
     set_error (ENOMEM, "out of memory");
     free (h->name); free (h->export_name); free (h->rbuf); free (h);

@@ -27,10 +27,6 @@
 /* Receive buffer: large enough to hold any option reply we accept and to
  * pull many small replies out of the socket with one recv. */
 #define NBD_RBUF_SIZE         (256 * 1024)
-/* Allocated beyond NBD_RBUF_SIZE: room for a reply header in front of a
- * whole 256 KiB payload (socket.c's guessed receive may have to move
- * both into rbuf). */
-#define NBD_RBUF_SLACK        64
 /* A partial reply this far into rbuf is moved back to its start. */
 #define NBD_RBUF_COMPACT      (16 * 1024)
 /* Upper bound on one block-status chunk payload we are willing to buffer:
@@ -49,9 +45,6 @@
  * already arrived are handled before the queue is sent.  Never across a
  * wait: when nothing has arrived the queue goes out first. */
 #define NBD_BATCH_INFLIGHT    16
-#ifndef NBD_BATCH_INFLIGHT_BIG
-#define NBD_BATCH_INFLIGHT_BIG 4
-#endif
 #define NBD_BATCH_REQUESTS    16
 /* nbd_shutdown waits this long for the server to close after NBD_CMD_DISC
  * (as libnbd does, so that the server has finished with the connection

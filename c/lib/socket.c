@@ -151,38 +151,6 @@ on_eof (struct nbd_handle *h)
               nbd_internal_state_name (h->state));
 }
 
-/* The read whose reply most likely comes next, for a guessed receive
- * (servers such as nbdkit mostly answer in order): the oldest big read in
- * flight that nothing has been received for.  NULL when there is none. */
-static struct command *
-likely_next_read (struct nbd_handle *h)
-{
-  struct command *c = h->inflight_head;
-  int i;
-
-  if (h->nr_big_reads == 0 || !h->sr_negotiated || h->state != ST_TRANSMISSION)
-    return NULL;
-  for (i = 0; c && i < 2; i++, c = c->next)
-    if (c != h->rcmd && nbd_internal_is_big_read (c) && c->nr_data_chunks == 0)
-      return c;
-  return NULL;
-}
-
-/* Whether the header at p (SMALL_RECV bytes) is one data chunk carrying
- * all of c's data, so that the bytes after it belong at c->buf.  The
- * parser still checks the header as usual. */
-static bool
-header_is_whole_read (struct nbd_handle *h, const uint8_t *p, const struct command *c)
-{
-  if (be16_get (p + 6) != NBD_REPLY_TYPE_OFFSET_DATA || be64_get (p + 8) != c->cookie)
-    return false;
-  if (h->eh_negotiated)
-    return be32_get (p) == NBD_EXTENDED_REPLY_MAGIC && be64_get (p + 16) == c->offset &&
-      be64_get (p + 24) == c->count + 8 && be64_get (p + 32) == c->offset;
-  return be32_get (p) == NBD_STRUCTURED_REPLY_MAGIC && be32_get (p + 16) == c->count + 8 &&
-    be64_get (p + 20) == c->offset;
-}
-
 int
 nbd_internal_on_readable (struct nbd_handle *h)
 {
@@ -190,8 +158,6 @@ nbd_internal_on_readable (struct nbd_handle *h)
     uint8_t *dest;
     size_t dlen, want;
     ssize_t n;
-    struct command *spec;
-    bool direct;
 
     if (!nbd_internal_is_handshaking (h) && h->state != ST_TRANSMISSION &&
         h->state != ST_NEGOTIATING)
@@ -202,72 +168,23 @@ nbd_internal_on_readable (struct nbd_handle *h)
     if (h->rstart == h->rend)
       h->rstart = h->rend = 0;
 
-    dest = NULL;
-    dlen = 0;
-    spec = NULL;
-    direct = h->rstart == h->rend && nbd_internal_reply_direct (h, &dest, &dlen) &&
-      dlen >= DIRECT_RECV_MIN;
-    if (!direct)
-      dlen = 0;
-    if (h->rstart == h->rend && (direct || h->rphase == RP_HEADER))
-      spec = likely_next_read (h);
-
-    if (direct || spec) {
+    if (h->rstart == h->rend && nbd_internal_reply_direct (h, &dest, &dlen) &&
+        dlen >= DIRECT_RECV_MIN) {
       /* Large payload: receive into the caller's buffer, and whatever
-       * follows it into rbuf, with one call.  With a guess at the next
-       * reply, its header goes into rbuf and its payload straight into
-       * the guessed read's buffer, still with one call. */
-      size_t tail = h->nr_big_reads > 0 ? SMALL_RECV (h) : NBD_RBUF_SIZE, slen = 0;
-      struct iovec iov[3];
-      int niov = 0;
-      if (direct)
-        iov[niov++] = (struct iovec) { dest, dlen };
-      iov[niov++] = (struct iovec) { h->rbuf, tail };
-      if (spec) {
-        slen = NBD_RBUF_SIZE + NBD_RBUF_SLACK - tail;
-        if (slen > spec->count) slen = spec->count;
-        iov[niov++] = (struct iovec) { spec->buf, slen };
-      }
-      want = dlen + tail + slen;
-      n = h->transport->readv (h, iov, niov);
+       * follows it into rbuf, with one call. */
+      size_t tail = h->nr_big_reads > 0 ? SMALL_RECV (h) : NBD_RBUF_SIZE;
+      struct iovec iov[2] = { { dest, dlen }, { h->rbuf, tail } };
+      want = dlen + tail;
+      n = h->transport->readv (h, iov, 2);
       if (n > 0) {
         size_t d = (size_t) n < dlen ? (size_t) n : dlen;
-        size_t hn = (size_t) n - d < tail ? (size_t) n - d : tail;
-        size_t k = (size_t) n - d - hn;
-        bool guessed = k > 0 && header_is_whole_read (h, h->rbuf, spec);
-        h->rend = hn;
-        if (k > 0 && !guessed) {
-          /* Wrong guess: the bytes belong to whatever the header says.
-           * Move them to rbuf now, while the guessed read is surely in
-           * flight; its buffer is rewritten when its own reply comes
-           * (or zeroed if it fails, with pread_initialize). */
-          memcpy (h->rbuf + hn, spec->buf, k);
-          h->rend = hn + k;
+        ssize_t dr = nbd_internal_reply_direct_done (h, d);
+        nbd_internal_complete_replied (h);
+        if (dr == -1) {
+          nbd_internal_apply_parse_result (h);
+          return -1;
         }
-        if (d > 0) {
-          ssize_t dr = nbd_internal_reply_direct_done (h, d);
-          nbd_internal_complete_replied (h);
-          if (dr == -1) {
-            nbd_internal_apply_parse_result (h);
-            return -1;
-          }
-        }
-        if (guessed) {
-          ssize_t used = nbd_internal_feed (h, h->rbuf, hn), dr;
-          if (used < 0) return -1;
-          h->rstart = used;
-          if (h->rstart != h->rend || !nbd_internal_reply_direct (h, &dest, &dlen) ||
-              dest != spec->buf || dlen < k) {
-            set_dead (h, EPROTO, "internal error: a guessed receive got out of step");
-            return -1;
-          }
-          dr = nbd_internal_reply_direct_done (h, k);
-          nbd_internal_complete_replied (h);
-          if (dr == -1) {
-            nbd_internal_apply_parse_result (h);
-            return -1;
-          }
-        }
+        h->rend = n - d;
       }
     }
     else {
@@ -275,7 +192,7 @@ nbd_internal_on_readable (struct nbd_handle *h)
        * buffer is full: receiving into the same few cache-hot kilobytes
        * is measurably cheaper than walking through the whole buffer. */
       if (h->rstart >= NBD_RBUF_COMPACT ||
-          (h->rstart > 0 && h->rend >= NBD_RBUF_SIZE)) {
+          (h->rstart > 0 && h->rend == NBD_RBUF_SIZE)) {
         memmove (h->rbuf, h->rbuf + h->rstart, h->rend - h->rstart);
         h->rend -= h->rstart;
         h->rstart = 0;
