@@ -111,6 +111,22 @@ apply_tls (struct nbd_handle *h)
     die_nbd ("nbd_set_tls");
 }
 
+/* NBDBENCH_NO_EXTENDED=1: do not ask for extended headers (libraries that
+ * have the call), to measure what that option's round trip costs against
+ * servers that refuse it. */
+static void
+apply_no_extended (struct nbd_handle *h)
+{
+#ifdef LIBNBD_HAVE_NBD_SET_REQUEST_EXTENDED_HEADERS
+  const char *v = getenv ("NBDBENCH_NO_EXTENDED");
+
+  if (v && strcmp (v, "1") == 0 && nbd_set_request_extended_headers (h, false) == -1)
+    die_nbd ("nbd_set_request_extended_headers");
+#else
+  (void) h;
+#endif
+}
+
 static struct nbd_handle *
 open_handle (void)
 {
@@ -118,6 +134,7 @@ open_handle (void)
   if (h == NULL)
     die_nbd ("nbd_create");
   apply_tls (h);
+  apply_no_extended (h);
   if (nbd_connect_unix (h, sockpath) == -1)
     die_nbd ("nbd_connect_unix");
   return h;
