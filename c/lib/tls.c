@@ -458,6 +458,10 @@ tls_recv (struct nbd_handle *h, void *buf, size_t len)
 {
   struct nbd_tls *t = h->tls_state;
 
+  /* Reading a departed server's last words (after a failed send): ask the
+   * kernel, so that its EOF is seen now rather than after another poll. */
+  if (h->draining)
+    t->drained = false;
   for (;;) {
     ssize_t r = gnutls_record_recv (t->session, buf, len);
     if (r >= 0)
