@@ -84,9 +84,6 @@ struct nbd_transport {
   /* True when bytes are buffered above the kernel (so poll() would not
    * report them); always false for the plain socket. */
   bool (*pending) (struct nbd_handle *h);
-  /* recv returns at most one record: a short read does not mean the
-   * kernel is empty, so readers go on until EAGAIN. */
-  bool records;
 };
 
 /* ---- commands ---------------------------------------------------------- */

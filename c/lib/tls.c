@@ -53,6 +53,7 @@ struct nbd_tls {
   int fd;
   size_t ahead_pos, ahead_end;  /* unread part of ahead[] */
   bool drained;                 /* the last recv left the socket empty */
+  ssize_t stashed;              /* a GnuTLS error met after bytes were gathered */
   char err[512];
   uint8_t ahead[TLS_RECV_AHEAD];
   uint8_t stage[TLS_STAGE_SIZE];
@@ -262,9 +263,10 @@ tls_pull (gnutls_transport_ptr_t ptr, void *buf, size_t len)
 
   if (t->ahead_pos == t->ahead_end) {
     ssize_t r;
-    /* A short recv emptied the socket: say so without asking again.  The
-     * caller polls (or its edge-triggered poller fires for anything that
-     * came since), and the next pull asks the socket. */
+    /* A short recv emptied the socket: say so without asking again.
+     * This ends the transport call under way (gather), which resets the
+     * flag at its start: a call after the caller's next wait always asks
+     * the socket. */
     if (t->drained) {
       t->drained = false;
       gnutls_transport_set_errno (t->session, EAGAIN);
@@ -408,6 +410,7 @@ nbd_internal_tls_handshake (struct nbd_handle *h)
     errno = EINVAL;
     return -1;
   }
+  t->drained = false;           /* as in gather: a new call asks the socket */
   for (;;) {
     r = gnutls_handshake (t->session);
     if (r == GNUTLS_E_SUCCESS)
@@ -453,50 +456,65 @@ record_error (struct nbd_tls *t, ssize_t r)
   }
 }
 
+/* Decrypts records into buf until it is full or the socket has no more
+ * (GnuTLS returns one record per call).  A short count therefore means
+ * what it means on a plain socket: the kernel was empty.  An error met
+ * after some bytes is kept for the next call. */
+static ssize_t
+gather (struct nbd_tls *t, uint8_t *buf, size_t len)
+{
+  size_t got = 0;
+
+  while (got < len) {
+    ssize_t r = t->stashed ? t->stashed : gnutls_record_recv (t->session, buf + got, len - got);
+    t->stashed = 0;
+    if (r > 0) {
+      got += r;
+      continue;
+    }
+    /* A close without close_notify is an end of stream like any other:
+     * the NBD framing above tells whether anything was cut short. */
+    if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION)
+      break;
+    /* Renegotiation requests and other warnings are not ours to act on. */
+    if (r == GNUTLS_E_REHANDSHAKE || r == GNUTLS_E_WARNING_ALERT_RECEIVED)
+      continue;
+    if (got > 0) {
+      if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
+        t->stashed = r;
+      break;
+    }
+    return record_error (t, r);
+  }
+  return got;
+}
+
 static ssize_t
 tls_recv (struct nbd_handle *h, void *buf, size_t len)
 {
   struct nbd_tls *t = h->tls_state;
 
-  /* Reading a departed server's last words (after a failed send): ask the
-   * kernel, so that its EOF is seen now rather than after another poll. */
-  if (h->draining)
-    t->drained = false;
-  for (;;) {
-    ssize_t r = gnutls_record_recv (t->session, buf, len);
-    if (r >= 0)
-      return r;
-    /* A close without close_notify is an end of stream like any other:
-     * the NBD framing above tells whether anything was cut short. */
-    if (r == GNUTLS_E_PREMATURE_TERMINATION)
-      return 0;
-    /* Renegotiation requests and other warnings are not ours to act on. */
-    if (r == GNUTLS_E_REHANDSHAKE || r == GNUTLS_E_WARNING_ALERT_RECEIVED)
-      continue;
-    return record_error (t, r);
-  }
+  t->drained = false;           /* every call starts by asking the socket */
+  return gather (t, buf, len);
 }
 
-/* Fills the pieces in order, one record at a time, straight into the
- * caller's buffers; stops at the first short record only when GnuTLS has
- * nothing more decrypted and the socket would block. */
+/* Fills the pieces in order, straight into the caller's buffers; stops
+ * at the first piece left short (the socket had no more). */
 static ssize_t
 tls_readv (struct nbd_handle *h, const struct iovec *iov, int iovcnt)
 {
+  struct nbd_tls *t = h->tls_state;
   size_t total = 0;
   int i;
 
+  t->drained = false;
   for (i = 0; i < iovcnt; i++) {
-    size_t off = 0;
-    while (off < iov[i].iov_len) {
-      ssize_t r = tls_recv (h, (uint8_t *) iov[i].iov_base + off, iov[i].iov_len - off);
-      if (r < 0)
-        return total > 0 && (errno == EAGAIN || errno == EINTR) ? (ssize_t) total : -1;
-      if (r == 0)
-        return total;
-      off += r;
-      total += r;
-    }
+    ssize_t r = gather (t, iov[i].iov_base, iov[i].iov_len);
+    if (r < 0)
+      return total > 0 && (errno == EAGAIN || errno == EINTR) ? (ssize_t) total : -1;
+    total += r;
+    if ((size_t) r < iov[i].iov_len)
+      break;
   }
   return total;
 }
@@ -600,7 +618,6 @@ const struct nbd_transport nbd_internal_tls_transport = {
   .shutdown = tls_shutdown,
   .close = tls_close,
   .pending = tls_pending,
-  .records = true,
 };
 
 #else /* !HAVE_GNUTLS */
