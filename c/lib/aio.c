@@ -215,8 +215,11 @@ nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
   /* Many replies due and requests queued: if replies have already arrived,
    * handle them first without sending, so that the caller can queue more
    * requests and the batch leaves in one sendmsg.  Nothing waits for this:
-   * when nothing has arrived, poll_once sends everything before it sleeps. */
-  if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 &&
+   * when nothing has arrived, poll_once sends everything before it sleeps,
+   * and a queue held once goes out at the start of the next nbd_poll
+   * whatever has arrived (send_held), so no request waits while other
+   * replies keep coming. */
+  if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 && !h->send_held &&
       h->nr_inflight >= NBD_BATCH_INFLIGHT && h->nr_sendq < NBD_BATCH_REQUESTS &&
       h->sendq_bytes < NBD_SEND_BATCH_BYTES && !h->poller_active) {
     uint64_t before = h->bytes_received;
@@ -225,11 +228,15 @@ nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
     h->defer_send = false;
     if (r == 0 && h->bytes_received == before && h->state == ST_TRANSMISSION)
       r = nbd_internal_poll_once (h, timeout, extra_fd);   /* nothing had arrived */
-    else if (r == 0)
+    else if (r == 0) {
       r = 1;
+      h->send_held = h->sendq_head != NULL;
+    }
   }
-  else
+  else {
+    h->send_held = false;
     r = nbd_internal_poll_once (h, timeout, extra_fd);
+  }
 
   nbd_internal_wake_waiters (h, WAKE_DONE_HANDOVER);
   if (r >= 0 && h->state == ST_DEAD) {

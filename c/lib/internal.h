@@ -84,9 +84,6 @@ struct nbd_transport {
   /* True when bytes are buffered above the kernel (so poll() would not
    * report them); always false for the plain socket. */
   bool (*pending) (struct nbd_handle *h);
-  /* recv returns at most one record: a short read does not mean the
-   * kernel is empty, so readers go on until EAGAIN. */
-  bool records;
 };
 
 /* ---- commands ---------------------------------------------------------- */
@@ -256,6 +253,7 @@ struct nbd_handle {
   int nr_free_cmds;
   bool disc_queued, disc_sent;
   bool defer_send;            /* nbd_poll is handling arrived replies first */
+  bool send_held;             /* the last nbd_poll held the queue: the next sends it */
   bool draining;              /* reading the last words of a peer that hung up */
 
   /* threads */

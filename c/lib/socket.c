@@ -245,7 +245,7 @@ nbd_internal_on_readable (struct nbd_handle *h)
        * for another trip through the event loop. */
       if (h->woff < h->wlen && !h->draining && nbd_internal_flush (h) == -1) return -1;
     }
-    if ((size_t) n < want && !h->draining && !h->transport->records)
+    if ((size_t) n < want && !h->draining)
       break;                  /* the kernel had no more for us */
   }
   /* Requests deferred while replies were due go out now (unless nbd_poll

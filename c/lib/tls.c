@@ -12,7 +12,9 @@
  * Built without GnuTLS (no HAVE_GNUTLS, as the Go package is by default)
  * every entry point reports ENOTSUP and nbd_supports_tls is false. */
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,11 @@
 #define TLS_STAGE_SIZE 16384
 /* A piece at least this long is sent from the caller's buffer directly. */
 #define TLS_DIRECT_MIN 2048
+/* Encrypted bytes are received this many at a time.  GnuTLS asks its
+ * transport for each record's 5-byte header and then for its body, which
+ * straight from the socket costs two recv calls per record (per reply at
+ * 4 KiB); from this buffer one recv serves every record that has come. */
+#define TLS_RECV_AHEAD 65536
 
 struct nbd_tls {
   gnutls_session_t session;
@@ -43,7 +50,12 @@ struct nbd_tls {
    * of the caller's bytes: GnuTLS holds it and must be asked to finish it
    * (with no new data) before anything else is sent. */
   size_t send_pending;
+  int fd;
+  size_t ahead_pos, ahead_end;  /* unread part of ahead[] */
+  bool drained;                 /* the last recv left the socket empty */
+  ssize_t stashed;              /* a GnuTLS error met after bytes were gathered */
   char err[512];
+  uint8_t ahead[TLS_RECV_AHEAD];
   uint8_t stage[TLS_STAGE_SIZE];
 };
 
@@ -246,6 +258,57 @@ is_ip_address (const char *host)
   return inet_pton (AF_INET, host, buf) == 1 || inet_pton (AF_INET6, host, buf) == 1;
 }
 
+/* GnuTLS's pull: serves what the last recv brought in before asking the
+ * socket again.  Bytes waiting here are invisible to poll(), which is
+ * why tls_pending counts them. */
+static ssize_t
+tls_pull (gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+  struct nbd_tls *t = ptr;
+  size_t n;
+
+  if (t->ahead_pos == t->ahead_end) {
+    ssize_t r;
+    /* A short recv emptied the socket: say so without asking again.
+     * This ends the transport call under way (gather), which resets the
+     * flag at its start: a call after the caller's next wait always asks
+     * the socket. */
+    if (t->drained) {
+      t->drained = false;
+      gnutls_transport_set_errno (t->session, EAGAIN);
+      errno = EAGAIN;
+      return -1;
+    }
+    r = recv (t->fd, t->ahead, sizeof t->ahead, 0);
+    if (r <= 0) {
+      if (r < 0)
+        gnutls_transport_set_errno (t->session, errno);
+      return r;
+    }
+    t->ahead_pos = 0;
+    t->ahead_end = r;
+    t->drained = (size_t) r < sizeof t->ahead;
+  }
+  n = t->ahead_end - t->ahead_pos;
+  if (n > len) n = len;
+  memcpy (buf, t->ahead + t->ahead_pos, n);
+  t->ahead_pos += n;
+  return n;
+}
+
+/* Only used by GnuTLS with blocking sockets or timeouts, neither of which
+ * we set; given for completeness, as GnuTLS asks of a custom pull. */
+static int
+tls_pull_timeout (gnutls_transport_ptr_t ptr, unsigned ms)
+{
+  struct nbd_tls *t = ptr;
+  struct pollfd p = { .fd = t->fd, .events = POLLIN };
+
+  if (t->ahead_pos < t->ahead_end)
+    return 1;
+  return poll (&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int) ms);
+}
+
 void
 nbd_internal_tls_free (struct nbd_handle *h)
 {
@@ -301,7 +364,12 @@ nbd_internal_tls_start (struct nbd_handle *h, const char *hostname)
    * one (a Unix socket has none unless nbd_set_tls_hostname gave it). */
   if (!t->psk && h->tls_verify_peer)
     gnutls_session_set_verify_cert (t->session, hostname, 0);
-  gnutls_transport_set_int (t->session, h->fd);
+  /* Sends go straight to the socket (GnuTLS's own push on the fd);
+   * receives through tls_pull's buffer. */
+  t->fd = h->fd;
+  gnutls_transport_set_ptr2 (t->session, t, (gnutls_transport_ptr_t) (intptr_t) h->fd);
+  gnutls_transport_set_pull_function (t->session, tls_pull);
+  gnutls_transport_set_pull_timeout_function (t->session, tls_pull_timeout);
   debug (h, "TLS: starting the handshake (%s%s%s)",
                       t->psk ? "PSK" : "X.509",
                       hostname ? ", server name " : "", hostname ? hostname : "");
@@ -348,6 +416,7 @@ nbd_internal_tls_handshake (struct nbd_handle *h)
     errno = EINVAL;
     return -1;
   }
+  t->drained = false;           /* as in gather: a new call asks the socket */
   for (;;) {
     r = gnutls_handshake (t->session);
     if (r == GNUTLS_E_SUCCESS)
@@ -393,46 +462,65 @@ record_error (struct nbd_tls *t, ssize_t r)
   }
 }
 
+/* Decrypts records into buf until it is full or the socket has no more
+ * (GnuTLS returns one record per call).  A short count therefore means
+ * what it means on a plain socket: the kernel was empty.  An error met
+ * after some bytes is kept for the next call. */
+static ssize_t
+gather (struct nbd_tls *t, uint8_t *buf, size_t len)
+{
+  size_t got = 0;
+
+  while (got < len) {
+    ssize_t r = t->stashed ? t->stashed : gnutls_record_recv (t->session, buf + got, len - got);
+    t->stashed = 0;
+    if (r > 0) {
+      got += r;
+      continue;
+    }
+    /* A close without close_notify is an end of stream like any other:
+     * the NBD framing above tells whether anything was cut short. */
+    if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION)
+      break;
+    /* Renegotiation requests and other warnings are not ours to act on. */
+    if (r == GNUTLS_E_REHANDSHAKE || r == GNUTLS_E_WARNING_ALERT_RECEIVED)
+      continue;
+    if (got > 0) {
+      if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
+        t->stashed = r;
+      break;
+    }
+    return record_error (t, r);
+  }
+  return got;
+}
+
 static ssize_t
 tls_recv (struct nbd_handle *h, void *buf, size_t len)
 {
   struct nbd_tls *t = h->tls_state;
 
-  for (;;) {
-    ssize_t r = gnutls_record_recv (t->session, buf, len);
-    if (r >= 0)
-      return r;
-    /* A close without close_notify is an end of stream like any other:
-     * the NBD framing above tells whether anything was cut short. */
-    if (r == GNUTLS_E_PREMATURE_TERMINATION)
-      return 0;
-    /* Renegotiation requests and other warnings are not ours to act on. */
-    if (r == GNUTLS_E_REHANDSHAKE || r == GNUTLS_E_WARNING_ALERT_RECEIVED)
-      continue;
-    return record_error (t, r);
-  }
+  t->drained = false;           /* every call starts by asking the socket */
+  return gather (t, buf, len);
 }
 
-/* Fills the pieces in order, one record at a time, straight into the
- * caller's buffers; stops at the first short record only when GnuTLS has
- * nothing more decrypted and the socket would block. */
+/* Fills the pieces in order, straight into the caller's buffers; stops
+ * at the first piece left short (the socket had no more). */
 static ssize_t
 tls_readv (struct nbd_handle *h, const struct iovec *iov, int iovcnt)
 {
+  struct nbd_tls *t = h->tls_state;
   size_t total = 0;
   int i;
 
+  t->drained = false;
   for (i = 0; i < iovcnt; i++) {
-    size_t off = 0;
-    while (off < iov[i].iov_len) {
-      ssize_t r = tls_recv (h, (uint8_t *) iov[i].iov_base + off, iov[i].iov_len - off);
-      if (r < 0)
-        return total > 0 && (errno == EAGAIN || errno == EINTR) ? (ssize_t) total : -1;
-      if (r == 0)
-        return total;
-      off += r;
-      total += r;
-    }
+    ssize_t r = gather (t, iov[i].iov_base, iov[i].iov_len);
+    if (r < 0)
+      return total > 0 && (errno == EAGAIN || errno == EINTR) ? (ssize_t) total : -1;
+    total += r;
+    if ((size_t) r < iov[i].iov_len)
+      break;
   }
   return total;
 }
@@ -524,7 +612,8 @@ tls_close (struct nbd_handle *h, int fd)
 static bool
 tls_pending (struct nbd_handle *h)
 {
-  return h->tls_state && gnutls_record_check_pending (h->tls_state->session) > 0;
+  struct nbd_tls *t = h->tls_state;
+  return t && (t->ahead_pos < t->ahead_end || gnutls_record_check_pending (t->session) > 0);
 }
 
 const struct nbd_transport nbd_internal_tls_transport = {
@@ -535,7 +624,6 @@ const struct nbd_transport nbd_internal_tls_transport = {
   .shutdown = tls_shutdown,
   .close = tls_close,
   .pending = tls_pending,
-  .records = true,
 };
 
 #else /* !HAVE_GNUTLS */
