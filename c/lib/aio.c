@@ -52,13 +52,14 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
   }
   if (extra_fd >= 0)
     fds[nfds++] = (struct pollfd) { .fd = extra_fd, .events = POLLIN };
-  h->poller_active = true;
+  h->nr_pollers++;
   pthread_mutex_unlock (&h->lock);
   r = poll (fds, nfds, timeout);
   saved = r == -1 ? errno : 0;
   pthread_mutex_lock (&h->lock);
-  h->poller_active = false;
-  if (h->deferred_close_fd >= 0) {
+  h->nr_pollers--;
+  /* The fd is closed only when no thread is polling it any more. */
+  if (h->deferred_close_fd >= 0 && h->nr_pollers == 0) {
     h->transport->close (h, h->deferred_close_fd);
     h->deferred_close_fd = -1;
     nbd_internal_close_wake_fd (h);
@@ -87,6 +88,11 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
   if ((fds[0].revents & POLLOUT) && h->state != ST_DEAD && h->state != ST_CLOSED) {
     if (nbd_internal_on_writable (h) == -1) return -1;
   }
+  /* Another thread still in poll() (a sync call beside an nbd_poll) may
+   * be waiting for a reply we have just taken off the socket: nothing
+   * more will arrive for it, so it must look again. */
+  if (h->nr_pollers > 0 && h->wake_fd >= 0)
+    eventfd_write (h->wake_fd, 1);
   return 1;
 }
 
@@ -96,7 +102,7 @@ void
 nbd_internal_wake_waiters (struct nbd_handle *h, enum wake_mode mode)
 {
   struct waiter *w;
-  bool handed_over = mode != WAKE_DONE_HANDOVER || h->poller_active;
+  bool handed_over = mode != WAKE_DONE_HANDOVER || h->nr_pollers > 0;
 
   /* The connection ended: every waiter must see it. */
   if (nbd_internal_is_shut_down (h))
@@ -122,7 +128,7 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *, void *), voi
 
     if (h->state == ST_DEAD || h->state == ST_CLOSED || h->state == ST_CREATED)
       return 0;
-    if (h->poller_active) {
+    if (h->nr_pollers > 0) {
       struct waiter w = { .done = done, .arg = arg }, **pp;
       pthread_cond_init (&w.cond, NULL);
       w.next = h->waiters_list;
@@ -187,7 +193,7 @@ nbd_internal_wait_eof (struct nbd_handle *h, int timeout_ms)
   while (nbd_internal_disc_idle (h)) {
     long left;
 
-    if (h->poller_active)
+    if (h->nr_pollers > 0)
       return nbd_internal_wait_until (h, nbd_internal_is_shut_down);
     clock_gettime (CLOCK_MONOTONIC, &now);
     left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
@@ -221,7 +227,7 @@ nbd_internal_poll_call (struct nbd_handle *h, int timeout, int extra_fd)
    * replies keep coming. */
   if (h->state == ST_TRANSMISSION && h->sendq_head && h->send_off == 0 && !h->send_held &&
       h->nr_inflight >= NBD_BATCH_INFLIGHT && h->nr_sendq < NBD_BATCH_REQUESTS &&
-      h->sendq_bytes < NBD_SEND_BATCH_BYTES && !h->poller_active) {
+      h->sendq_bytes < NBD_SEND_BATCH_BYTES && h->nr_pollers == 0) {
     uint64_t before = h->bytes_received;
     h->defer_send = true;
     r = nbd_internal_on_readable (h);
@@ -302,7 +308,7 @@ notify (struct nbd_handle *h, bool readable)
   /* A thread blocked in poll() (a sync call) may be waiting for a reply
    * that we have just taken off the socket: nothing more will arrive for
    * it, so tell it to look again. */
-  if (h->poller_active && h->wake_fd >= 0)
+  if (h->nr_pollers > 0 && h->wake_fd >= 0)
     eventfd_write (h->wake_fd, 1);
   if (h->state == ST_DEAD) {
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");

@@ -180,7 +180,7 @@ enqueue (struct nbd_handle *h, struct command *c)
    * another thread is already blocked in poll() nobody would come back
    * for it, so it goes at once; so do sync requests, NBD_CMD_DISC and a
    * big backlog. */
-  if ((was_idle && (c->sync || h->nr_inflight == 0)) || h->poller_active ||
+  if ((was_idle && (c->sync || h->nr_inflight == 0)) || h->nr_pollers > 0 ||
       c->type == NBD_CMD_DISC || h->sendq_bytes >= NBD_SEND_BATCH_BYTES)
     nbd_internal_flush (h);
 }

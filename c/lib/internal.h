@@ -257,7 +257,9 @@ struct nbd_handle {
   bool draining;              /* reading the last words of a peer that hung up */
 
   /* threads */
-  bool poller_active;         /* a thread is blocked in poll() on h->fd */
+  /* Threads blocked in poll() on h->fd: a sync caller's wait and an
+   * nbd_poll may poll at once, so this is a count, not a flag. */
+  int nr_pollers;
   int wake_fd;                /* eventfd to interrupt that poll(), or -1 */
 };
 

@@ -367,7 +367,7 @@ nbd_internal_flush (struct nbd_handle *h)
     r = flush_commands (h);
   /* A thread blocked in poll() for reading must learn that we now need
    * to write too. */
-  if (r == 0 && h->poller_active && h->wake_fd >= 0 &&
+  if (r == 0 && h->nr_pollers > 0 && h->wake_fd >= 0 &&
       (h->sendq_head || h->woff < h->wlen))
     eventfd_write (h->wake_fd, 1);
   return r;

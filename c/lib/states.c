@@ -222,7 +222,7 @@ nbd_internal_close_socket (struct nbd_handle *h)
    * waits until that thread is back, so the fd number cannot be reused
    * while it is still being polled. */
   h->transport->shutdown (h, SHUT_RDWR);
-  if (h->poller_active)
+  if (h->nr_pollers > 0)
     h->deferred_close_fd = h->fd;
   else {
     h->transport->close (h, h->fd);

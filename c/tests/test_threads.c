@@ -355,6 +355,62 @@ test_sync_wait_with_foreign_notify (void)
   h_stop (&srv);
 }
 
+/* The same with nbd_poll as the second thread: two threads in poll() on
+ * the handle at once.  When nbd_poll takes the reply the sync reader is
+ * waiting for, the reader must be woken. */
+static void *
+nbd_poll_loop (void *arg)
+{
+  struct notifier *n = arg;
+
+  while (!atomic_load (&n->stop))
+    if (nbd_poll (n->h, 10) == -1 && nbd_get_errno () != EINVAL) {
+      n->failed = 1;
+      break;
+    }
+  return NULL;
+}
+
+static void
+test_sync_wait_with_nbd_poll (void)
+{
+  struct h_server srv;
+  struct nbd_handle *h;
+  struct notifier n = { 0 };
+  struct reader r = { 0 };
+  pthread_t tn, tr;
+  int last = -1, idle = 0, stuck = 0;
+  char buf[512];
+
+  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
+  h = h_connect_unix (&srv);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
+  n.h = r.h = h;
+  CU_ASSERT_EQUAL_FATAL (pthread_create (&tn, NULL, nbd_poll_loop, &n), 0);
+  CU_ASSERT_EQUAL_FATAL (pthread_create (&tr, NULL, read_loop, &r), 0);
+  while (!atomic_load (&r.stop)) {
+    int c = atomic_load (&r.count);
+    usleep (10000);
+    if (c != last) {
+      last = c;
+      idle = 0;
+    }
+    else if (++idle == 200) {
+      stuck = 1;
+      atomic_store (&r.stop, 1);
+      nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0);
+    }
+  }
+  pthread_join (tr, NULL);
+  CU_ASSERT_EQUAL (stuck, 0);
+  CU_ASSERT_EQUAL (r.failed, 0);
+  atomic_store (&n.stop, 1);
+  pthread_join (tn, NULL);
+  CU_ASSERT_EQUAL (n.failed, 0);
+  nbd_close (h);
+  h_stop (&srv);
+}
+
 int
 main (void)
 {
@@ -370,5 +426,6 @@ main (void)
   H_ADD_TEST (s, test_many_handles);
   H_ADD_TEST (s, test_poller_sends_late_request);
   H_ADD_TEST (s, test_sync_wait_with_foreign_notify);
+  H_ADD_TEST (s, test_sync_wait_with_nbd_poll);
   return h_run_all ();
 }
