@@ -15,9 +15,9 @@ export CGO_CFLAGS := -g -O2 -DGONBD_CORE_DIGEST=$(GO_CORE_DIGEST)
 
 check-go: check-go-vendor
 	$(GO) vet ./...
-	@# staticcheck on the Go package when installed (.ci/run installs it).
+	@# staticcheck on the Go package, the core and the generator when installed (.ci/run installs it).
 	@if command -v staticcheck >/dev/null 2>&1; then \
-	  echo staticcheck ./go/... ./c/...; staticcheck ./go/... ./c/...; \
+	  echo staticcheck ./go/... ./c/... ./api/...; staticcheck ./go/... ./c/... ./api/...; \
 	else echo "check-go: staticcheck not installed, skipped"; fi
 	$(GO) test -race -count=1 ./...
 	GOEXPERIMENT=cgocheck2 $(GO) test -count=1 ./...

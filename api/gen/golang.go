@@ -298,11 +298,10 @@ func (g *goGen) cFile() []byte {
 
 // goArg is one Go parameter and how it reaches C.
 type goArg struct {
-	name  string // Go parameter name
-	typ   string // Go type
-	pre   []string
-	carg  string // C argument expression
-	inner string // variable the closure uses, if different
+	name string // Go parameter name
+	typ  string // Go type
+	pre  []string
+	carg string // C argument expression
 }
 
 // goReserved are the generated methods' own identifiers.
