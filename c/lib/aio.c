@@ -91,8 +91,7 @@ nbd_internal_poll_once (struct nbd_handle *h, int timeout, int extra_fd)
   /* Another thread still in poll() (a sync call beside an nbd_poll) may
    * be waiting for a reply we have just taken off the socket: nothing
    * more will arrive for it, so it must look again. */
-  if (h->nr_pollers > 0 && h->wake_fd >= 0)
-    eventfd_write (h->wake_fd, 1);
+  nbd_internal_wake_pollers (h);
   return 1;
 }
 
@@ -308,8 +307,7 @@ notify (struct nbd_handle *h, bool readable)
   /* A thread blocked in poll() (a sync call) may be waiting for a reply
    * that we have just taken off the socket: nothing more will arrive for
    * it, so tell it to look again. */
-  if (h->nr_pollers > 0 && h->wake_fd >= 0)
-    eventfd_write (h->wake_fd, 1);
+  nbd_internal_wake_pollers (h);
   if (h->state == ST_DEAD) {
     set_error (h->dead_errno, "%s", h->dead_msg ? h->dead_msg : "connection failed");
     return -1;

@@ -236,6 +236,9 @@ BOOL_SETTING (request_meta_context, request_meta)   /* libnbd 1.16 */
 BOOL_SETTING (pread_initialize, pread_initialize)
 BOOL_SETTING (opt_mode, opt_mode)
 BOOL_SETTING (tls_verify_peer, tls_verify_peer)
+/* libnbd 1.18: ask for extended headers before structured replies
+ * (handshake.c); meaningless without structured replies. */
+BOOL_SETTING (request_extended_headers, request_eh)
 
 int
 nbd_unlocked_set_uri_allow_local_file (struct nbd_handle *h, bool allow)

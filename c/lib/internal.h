@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -460,6 +461,15 @@ nbd_internal_max_payload (const struct nbd_handle *h)
   if (h->block_max && h->block_max != 0xffffffff && h->block_max < max)
     max = h->block_max;
   return max;
+}
+
+/* Threads blocked in poll() on this handle look again (at the socket's
+ * direction, or at a reply another thread took for them). */
+static inline void
+nbd_internal_wake_pollers (struct nbd_handle *h)
+{
+  if (h->nr_pollers > 0 && h->wake_fd >= 0)
+    eventfd_write (h->wake_fd, 1);
 }
 
 /* No reply is partly received: the parser waits for a fresh header. */

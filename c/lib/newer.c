@@ -74,22 +74,6 @@ nbd_unlocked_is_uri (struct nbd_handle *h, const char *uri)
   return r;
 }
 
-/* libnbd 1.18.  With the setting on (the default) the handshake asks for
- * extended headers before structured replies (handshake.c); it means
- * nothing when structured replies are not requested. */
-int
-nbd_unlocked_set_request_extended_headers (struct nbd_handle *h, bool request)
-{
-  h->request_eh = request;
-  return 0;
-}
-
-int
-nbd_unlocked_get_request_extended_headers (struct nbd_handle *h)
-{
-  return h->request_eh;
-}
-
 int
 nbd_unlocked_get_extended_headers_negotiated (struct nbd_handle *h)
 {

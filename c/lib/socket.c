@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -53,8 +52,6 @@ nbd_internal_feed (struct nbd_handle *h, const uint8_t *p, size_t n)
   return used;
 }
 
-/* Why the transport failed: GnuTLS's reason for a TLS connection (the
- * errno alone would hide it), else the system's. */
 /* With TLS 1.3 a server refuses our certificate or key after the client
  * has finished its handshake: all the client sees is the connection
  * closing while it negotiates.  Said so, since nothing else will. */
@@ -66,13 +63,14 @@ tls_close_hint (const struct nbd_handle *h)
     : "";
 }
 
+/* Why the transport failed: GnuTLS's reason for a TLS connection (the
+ * errno alone would hide it), else the system's. */
 static void
 transport_failed (struct nbd_handle *h, int err, const char *what)
 {
-  if (h->tls_state && err != EPIPE)
-    set_dead (h, err, "%s: %s%s", what, nbd_internal_tls_error (h), tls_close_hint (h));
-  else
-    set_dead (h, err, "%s: %s%s", what, strerror (err), tls_close_hint (h));
+  const char *why = h->tls_state && err != EPIPE ? nbd_internal_tls_error (h) : strerror (err);
+
+  set_dead (h, err, "%s: %s%s", what, why, tls_close_hint (h));
 }
 
 /* The name the server's certificate must carry: nbd_set_tls_hostname's,
@@ -367,9 +365,8 @@ nbd_internal_flush (struct nbd_handle *h)
     r = flush_commands (h);
   /* A thread blocked in poll() for reading must learn that we now need
    * to write too. */
-  if (r == 0 && h->nr_pollers > 0 && h->wake_fd >= 0 &&
-      (h->sendq_head || h->woff < h->wlen))
-    eventfd_write (h->wake_fd, 1);
+  if (r == 0 && (h->sendq_head || h->woff < h->wlen))
+    nbd_internal_wake_pollers (h);
   return r;
 }
 

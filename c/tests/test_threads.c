@@ -313,8 +313,11 @@ read_loop (void *arg)
   return NULL;
 }
 
+/* Runs 20000 sync reads while LOOP drives the same handle from another
+ * thread; a read stuck for 2 s is a lost wake-up (nothing else would
+ * arrive for it). */
 static void
-test_sync_wait_with_foreign_notify (void)
+sync_reads_beside (void *(*loop) (void *))
 {
   struct h_server srv;
   struct nbd_handle *h;
@@ -328,9 +331,8 @@ test_sync_wait_with_foreign_notify (void)
   h = h_connect_unix (&srv);
   CU_ASSERT_PTR_NOT_NULL_FATAL (h);
   n.h = r.h = h;
-  CU_ASSERT_EQUAL_FATAL (pthread_create (&tn, NULL, notify_loop, &n), 0);
+  CU_ASSERT_EQUAL_FATAL (pthread_create (&tn, NULL, loop, &n), 0);
   CU_ASSERT_EQUAL_FATAL (pthread_create (&tr, NULL, read_loop, &r), 0);
-  /* A read stuck for 2 s is a lost wake-up: nothing else would arrive. */
   while (!atomic_load (&r.stop)) {
     int c = atomic_load (&r.count);
     usleep (10000);
@@ -355,6 +357,12 @@ test_sync_wait_with_foreign_notify (void)
   h_stop (&srv);
 }
 
+static void
+test_sync_wait_with_foreign_notify (void)
+{
+  sync_reads_beside (notify_loop);
+}
+
 /* The same with nbd_poll as the second thread: two threads in poll() on
  * the handle at once.  When nbd_poll takes the reply the sync reader is
  * waiting for, the reader must be woken. */
@@ -374,41 +382,7 @@ nbd_poll_loop (void *arg)
 static void
 test_sync_wait_with_nbd_poll (void)
 {
-  struct h_server srv;
-  struct nbd_handle *h;
-  struct notifier n = { 0 };
-  struct reader r = { 0 };
-  pthread_t tn, tr;
-  int last = -1, idle = 0, stuck = 0;
-  char buf[512];
-
-  CU_ASSERT_EQUAL_FATAL (h_start_unix (&srv, "memory", "1M", NULL), 0);
-  h = h_connect_unix (&srv);
-  CU_ASSERT_PTR_NOT_NULL_FATAL (h);
-  n.h = r.h = h;
-  CU_ASSERT_EQUAL_FATAL (pthread_create (&tn, NULL, nbd_poll_loop, &n), 0);
-  CU_ASSERT_EQUAL_FATAL (pthread_create (&tr, NULL, read_loop, &r), 0);
-  while (!atomic_load (&r.stop)) {
-    int c = atomic_load (&r.count);
-    usleep (10000);
-    if (c != last) {
-      last = c;
-      idle = 0;
-    }
-    else if (++idle == 200) {
-      stuck = 1;
-      atomic_store (&r.stop, 1);
-      nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0);
-    }
-  }
-  pthread_join (tr, NULL);
-  CU_ASSERT_EQUAL (stuck, 0);
-  CU_ASSERT_EQUAL (r.failed, 0);
-  atomic_store (&n.stop, 1);
-  pthread_join (tn, NULL);
-  CU_ASSERT_EQUAL (n.failed, 0);
-  nbd_close (h);
-  h_stop (&srv);
+  sync_reads_beside (nbd_poll_loop);
 }
 
 int
