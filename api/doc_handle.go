@@ -202,7 +202,9 @@ Without this setting the library looks for the first existing directory of: /etc
 
 The directory is not used when nbd_set_tls_psk_file(3) is set (pre-shared keys replace certificates). A directory that does not exist, or a file that cannot be loaded, fails the connection (ENOENT, or EINVAL for a file GnuTLS cannot parse) when TLS starts, not in this call.
 
-The string is copied. nbd_get_uri(3) reports it as the tls-certificates parameter. In a build without GnuTLS (see nbd_supports_tls(3)) it is stored but has no effect.`,
+The string is copied. nbd_get_uri(3) reports it as the tls-certificates parameter. In a build without GnuTLS (see nbd_supports_tls(3)) it is stored but has no effect.
+
+Making a set of certificates with GnuTLS's certtool (Debian: gnutls-bin). A certificate authority: "certtool --generate-privkey --outfile ca-key.pem", then "certtool --generate-self-signed --load-privkey ca-key.pem --template ca.info --outfile ca-cert.pem", where the template ca.info holds the lines "cn = My CA", "ca" and "cert_signing_key". The server's key and certificate, signed by it: "certtool --generate-privkey --outfile server-key.pem", then "certtool --generate-certificate --load-ca-certificate ca-cert.pem --load-ca-privkey ca-key.pem --load-privkey server-key.pem --template server.info --outfile server-cert.pem", where server.info names the server as the client will ("dns_name = nbd.example", "ip_address = 127.0.0.1") and holds "tls_www_server", "encryption_key" and "signing_key". nbdkit (--tls-certificates=DIR) and qemu-nbd (--object tls-creds-x509,dir=DIR,endpoint=server) read ca-cert.pem, server-cert.pem and server-key.pem from one directory. The client's directory needs ca-cert.pem, and, for servers that check clients, a client-cert.pem and client-key.pem made the same way with "tls_www_client" in the template. The project's testdata/tls_certs.sh makes such a set.`,
 			Errors:  []Errno{{"ENOMEM", "Memory ran out while copying the path."}},
 			SeeAlso: []string{"set_tls", "set_tls_psk_file", "set_tls_verify_peer", "supports_tls"},
 		},

@@ -304,7 +304,8 @@ option_finished (struct nbd_handle *h, int err, const char *msg)
        * to NBD_OPT_STARTTLS: <reason>"; only the reason is worth repeating. */
       const char *why = msg ? strstr (msg, "NBD_OPT_STARTTLS: ") : NULL;
       nbd_internal_parse_fail (h, ENOTSUP, "TLS is required, but the server refused to "
-                               "start it (%s)", why ? why + 18 : msg ? msg : "no reason given");
+                               "start it (the server's reply: %s)",
+                               why ? why + 18 : msg ? msg : "no reason given");
       return;
     }
     debug (h, "server refused TLS; going on without it (LIBNBD_TLS_ALLOW)");
